@@ -1,0 +1,5 @@
+"""dualrec: remote video banking with regulatory double-recording (entry points, wiring)."""
+
+from .settings import Settings
+
+__all__ = ["Settings"]

@@ -1,0 +1,175 @@
+"""The ``dualrec`` command: serve, demo, kiosk, verify and credentials."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from .settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_environment().with_changes(
+        data_dir=getattr(args, "data_dir", None),
+        database_url=getattr(args, "database_url", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _progress_printer() -> tuple[float, object]:
+    began = time.monotonic()
+
+    def progress(text: str) -> None:
+        print(f"[{time.monotonic() - began:5.1f}s] {text}", file=sys.stderr, flush=True)
+
+    return began, progress
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the server until interrupted."""
+    from aiohttp import web
+
+    from signaling.server import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """One complete double-recorded session, printed as a summary."""
+    from .demo import format_summary, run_demo
+
+    settings = _settings(args)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _, progress = _progress_printer()
+    data = asyncio.run(run_demo(settings, step_s=args.step_seconds, progress=progress))  # type: ignore[arg-type]
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_summary(data))
+    return 0 if data["verified"] else 1
+
+
+def cmd_kiosk(args: argparse.Namespace) -> int:
+    """Run one kiosk visit against a server."""
+    from kiosk_client import Kiosk, SourceError, open_source
+    from media.synthetic import KIOSK_LOOK
+
+    token = args.token or os.environ.get("DUALREC_KIOSK_TOKEN")
+    if not token:
+        print("dualrec kiosk: a device token is needed (--token or DUALREC_KIOSK_TOKEN)",
+              file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        tracks = open_source(args.source, KIOSK_LOOK, pulse=args.pulse)
+    except SourceError as exc:
+        print(f"dualrec kiosk: {exc}", file=sys.stderr)
+        return 2
+    url = args.server.rstrip("/").replace("http", "ws", 1) + "/ws"
+    _, progress = _progress_printer()
+    kiosk = Kiosk(url, token, tracks, service=args.service, language=args.language,
+                  progress=progress)  # type: ignore[arg-type]
+    result = asyncio.run(kiosk.run())
+    print(json.dumps({"session_id": result.session_id, "steps": result.steps,
+                      "received_frames": result.received_frames,
+                      "ended": result.ended.to_dict() if result.ended else None}, indent=2))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Read a recording back and report; non-zero when it is not complete and readable."""
+    from media.verify import format_report, verify_recording
+
+    path = Path(args.target)
+    if not path.exists():
+        path = _settings(args).recordings_dir / args.target
+    report = verify_recording(path)
+    print(report.to_json() if args.json else format_report(report))
+    return 0 if report.ok else 1
+
+
+def cmd_credential(args: argparse.Namespace) -> int:
+    """Create a kiosk device token or a user token, printed once."""
+    from storage import Database, StorageError
+
+    async def add() -> str:
+        async with Database(_settings(args).database) as db:
+            return await db.add_credential(args.role, args.name, args.branch)
+
+    _settings(args).data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        token = asyncio.run(add())
+    except StorageError as exc:
+        print(f"dualrec: {exc}", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="dualrec", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, help="database and recordings (default ./var)")
+        p.add_argument("--database-url", help="e.g. postgresql://user@host/db (default SQLite)")
+
+    serve = sub.add_parser("serve", help="run the server")
+    data_options(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="run one complete double-recorded session")
+    data_options(demo)
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("--step-seconds", type=float, default=1.5, help="pause between steps")
+    demo.set_defaults(func=cmd_demo)
+
+    kiosk = sub.add_parser("kiosk", help="run a kiosk against a server")
+    kiosk.add_argument("--server", default="http://127.0.0.1:8080")
+    kiosk.add_argument("--service", default="card_opening")
+    kiosk.add_argument("--source", default="synthetic", help="synthetic, camera or a file")
+    kiosk.add_argument("--pulse", action="store_true", help="flash and beep every 2 s")
+    kiosk.add_argument("--language", default="zh-CN", choices=["zh-CN", "en"])
+    kiosk.add_argument("--token", help="device token (or DUALREC_KIOSK_TOKEN)")
+    kiosk.set_defaults(func=cmd_kiosk)
+
+    verify = sub.add_parser("verify", help="check a recording")
+    verify.add_argument("target", help="a session id, a recording folder or a segment file")
+    data_options(verify)
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_verify)
+
+    for group, role, what in (("kiosks", "kiosk", "enroll"), ("users", None, "add")):
+        p = sub.add_parser(group, help=f"{what} {group}")
+        action = p.add_subparsers(dest="action", required=True).add_parser(what)
+        action.add_argument("name")
+        if role is None:
+            action.add_argument("--role", required=True,
+                                choices=["agent", "supervisor", "auditor", "admin"])
+        else:
+            action.set_defaults(role=role)
+        action.add_argument("--branch", help="the branch (kiosks)")
+        data_options(action)
+        action.set_defaults(func=cmd_credential)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dualrec`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""``dualrec demo``: one complete double-recorded session on the embedded defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from agent_console import ScriptedAgent
+from kiosk_client import Kiosk, open_source
+from media.synthetic import AGENT_LOOK, KIOSK_LOOK
+from media.verify import verify_recording
+from signaling.server import DATABASE, create_app
+from storage import Database
+
+from .settings import Settings
+
+
+async def start_server(settings: Settings) -> tuple[web.AppRunner, str]:
+    """Start the app on an ephemeral port of 127.0.0.1; returns the runner and its URL."""
+    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://{settings.host}:{port}"
+
+
+async def demo_credentials(db: Database, branch: str = "BJ-001") -> dict[str, str]:
+    """A fresh kiosk device token and agent token for this run."""
+    suffix = secrets.token_hex(3)
+    return {
+        "kiosk": await db.add_credential("kiosk", f"{branch}-kiosk-{suffix}", branch),
+        "agent": await db.add_credential("agent", f"agent-{suffix}"),
+        "supervisor": await db.add_credential("supervisor", f"supervisor-{suffix}"),
+    }
+
+
+async def run_demo(
+    settings: Settings, *, step_s: float = 1.5, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """Run the server, a synthetic kiosk and a scripted agent through card opening."""
+    began = time.monotonic()
+    runner, url = await start_server(settings)
+    try:
+        progress(f"server listening on {url}, data in {settings.data_dir}")
+        tokens = await demo_credentials(runner.app[DATABASE])
+        ws_url = url.replace("http", "ws", 1) + "/ws"
+        kiosk = Kiosk(ws_url, tokens["kiosk"], open_source("synthetic", KIOSK_LOOK, pulse=True),
+                      service="card_opening", progress=progress)
+        agent = ScriptedAgent(ws_url, tokens["agent"],
+                              open_source("synthetic", AGENT_LOOK, pulse=True),
+                              step_s=step_s, progress=progress)
+        kiosk_result, agent_result = await asyncio.gather(kiosk.run(), agent.run())
+        session_id = agent_result.session_id
+        assert session_id is not None
+        hung_up = time.monotonic()
+        progress("call ended, verifying the recording")
+        detail = await runner.app[DATABASE].get_session(session_id)
+        directory = settings.recordings_dir / session_id
+        report = await asyncio.to_thread(verify_recording, directory)
+        ready_s = time.monotonic() - hung_up
+    finally:
+        await runner.cleanup()
+    return summary(detail, directory, report, kiosk_result, agent_result,
+                   elapsed_s=time.monotonic() - began, ready_s=ready_s)
+
+
+def summary(detail: Any, directory: Path, report: Any, kiosk: Any, agent: Any,
+            *, elapsed_s: float, ready_s: float) -> dict[str, Any]:
+    """The demo's result as JSON-ready data."""
+    duration_ms = max((f.end_ms for f in detail.files), default=0)
+    frames: dict[str, int] = {}
+    for f in detail.files:
+        frames[f"{f.party}-{f.kind}"] = frames.get(f"{f.party}-{f.kind}", 0) + f.frames
+    return {
+        "session_id": detail.session.id,
+        "service": detail.session.service,
+        "status": str(detail.session.status),
+        "recording_dir": str(directory),
+        "files": [str(directory / Path(f.path).name) for f in detail.files],
+        "duration_s": round(duration_ms / 1000, 2),
+        "frames": dict(sorted(frames.items())),
+        "received_by_kiosk": kiosk.received_frames,
+        "received_by_agent": agent.received_frames,
+        "workflow": [
+            {"event": e.event, "from": e.source, "to": e.target,
+             "offset_s": None if e.offset_ms is None else round(e.offset_ms / 1000, 2)}
+            for e in detail.events
+        ],
+        "verified": report.ok,
+        "problems": report.problems,
+        "ready_after_hangup_s": round(ready_s, 2),
+        "elapsed_s": round(elapsed_s, 1),
+    }
+
+
+def format_summary(data: dict[str, Any]) -> str:
+    """The demo's result for people."""
+    lines = [
+        f"session      {data['session_id']}  ({data['service']}, {data['status']})",
+        f"recording    {data['recording_dir']}  ({len(data['files'])} files, "
+        f"{data['duration_s']:.1f} s)",
+        "frames       " + ", ".join(f"{k} {v}" for k, v in data["frames"].items()),
+        "workflow",
+    ]
+    for step in data["workflow"]:
+        at = "   —  " if step["offset_s"] is None else f"{step['offset_s']:6.2f}s"
+        lines.append(f"  {at}  {step['event']:<20} {step['from']} -> {step['to']}")
+    verdict = "verified OK" if data["verified"] else "NOT OK: " + "; ".join(data["problems"])
+    lines.append(f"recording    {verdict} ({data['ready_after_hangup_s']:.2f} s after hang-up)")
+    lines.append(f"total        {data['elapsed_s']:.1f} s")
+    return "\n".join(lines)

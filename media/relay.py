@@ -1,0 +1,246 @@
+"""The server's media relay: one peer connection per party, media forwarded as is.
+
+Each party (kiosk, agent) negotiates one peer connection with the relay. The relay
+takes the encoded frames each party sends (media.tap), forwards them to the other
+party without decoding or re-encoding, passes the other party's keyframe requests
+back to the sender, and hands the frames, placed on one timeline, to the recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import av
+from aiortc import (
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from .errors import NegotiationError
+from .recorder import SessionRecorder
+from .tap import CLOCK_RATES, EncodedFrame, ReceiverTap
+from .timeline import PartyClock, TrackClock
+
+logger = logging.getLogger(__name__)
+
+PARTIES = ("kiosk", "agent")
+#: The codecs the relay negotiates with every party, so it can forward without transcoding.
+RELAY_CODECS = {"video": ("video/VP8", "video/rtx"), "audio": ("audio/opus",)}
+#: Frames a forwarding track holds for a slow receiver before it drops the oldest.
+FORWARD_QUEUE = {"video": 30, "audio": 50}
+
+
+def other_party(party: str) -> str:
+    """The party at the other end of the call."""
+    return "agent" if party == "kiosk" else "kiosk"
+
+
+class ForwardTrack(MediaStreamTrack):
+    """Sends another party's encoded frames as they are (aiortc packs ``av.Packet``)."""
+
+    def __init__(self, kind: str, on_keyframe_request: Callable[[], None]) -> None:
+        super().__init__()
+        self.kind = kind
+        self._time_base = fractions.Fraction(1, CLOCK_RATES[kind])
+        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(FORWARD_QUEUE[kind])
+        self.on_keyframe_request = on_keyframe_request
+        self.forwarded = 0
+        self.dropped = 0
+
+    def push(self, frame: EncodedFrame) -> None:
+        """Queue a frame for the other party, dropping the oldest if it falls behind."""
+        if self.readyState != "live":
+            return
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+            # The receiver's decoder now misses a frame: start again from a keyframe.
+            self.on_keyframe_request()
+        packet = av.Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = self._time_base
+        self._queue.put_nowait(packet)
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        """The next packet to send."""
+        packet = await self._queue.get()
+        if packet is None:
+            raise MediaStreamError
+        self.forwarded += 1
+        return packet
+
+    def stop(self) -> None:
+        """End the track; the sender's loop ends with it."""
+        if self.readyState == "live":
+            if self._queue.full():
+                self._queue.get_nowait()
+            self._queue.put_nowait(None)
+        super().stop()
+
+
+class PartyLink:
+    """One party's peer connection with the relay."""
+
+    def __init__(self, party: str, relay: SessionRelay) -> None:
+        self.party = party
+        self.pc = RTCPeerConnection()
+        self.party_clock = PartyClock()
+        self.clocks = {kind: TrackClock(kind, self.party_clock) for kind in CLOCK_RATES}
+        self.taps: dict[str, ReceiverTap] = {}
+        self.outgoing = {
+            kind: ForwardTrack(kind, lambda: relay.request_keyframe(other_party(party)))
+            for kind in CLOCK_RATES
+        }
+        self.negotiated = False
+
+    async def answer(self, sdp: str, on_frame: Callable[[EncodedFrame], None]) -> str:
+        """Apply the party's offer and return the relay's answer."""
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise NegotiationError(f"the offer cannot be applied: {exc}") from exc
+        kinds = sorted(t.kind for t in self.pc.getTransceivers())
+        if kinds != ["audio", "video"]:
+            raise NegotiationError(
+                "the offer must have exactly one audio and one video section, "
+                f"not {', '.join(kinds) or 'none'}"
+            )
+        for transceiver in self.pc.getTransceivers():
+            kind = transceiver.kind
+            clock = self.clocks[kind]
+            self.taps[kind] = ReceiverTap(
+                transceiver.receiver, kind, on_frame, clock.on_sender_report
+            )
+            outgoing = self.outgoing[kind]
+            transceiver.sender.replaceTrack(outgoing)
+            # A keyframe request from this party is passed to the party it watches.
+            transceiver.sender._send_keyframe = outgoing.on_keyframe_request  # type: ignore[method-assign]
+            transceiver.direction = "sendrecv"
+            capabilities = RTCRtpSender.getCapabilities(kind)
+            assert capabilities is not None
+            transceiver.setCodecPreferences(
+                [c for c in capabilities.codecs if c.mimeType in RELAY_CODECS[kind]]
+            )
+        try:
+            answer = await self.pc.createAnswer()
+            await self.pc.setLocalDescription(answer)
+        except (ValueError, KeyError) as exc:
+            raise NegotiationError(f"no answer to the offer: {exc}") from exc
+        self.negotiated = True
+        return str(self.pc.localDescription.sdp)
+
+    async def add_ice_candidate(self, candidate: str, sdp_mid: str | None,
+                                sdp_mline_index: int | None) -> None:
+        """Apply a trickled ICE candidate from the party."""
+        if not candidate:
+            return
+        try:
+            parsed: RTCIceCandidate = candidate_from_sdp(candidate.removeprefix("candidate:"))
+        except (ValueError, IndexError) as exc:
+            raise NegotiationError(f"the ICE candidate cannot be parsed: {exc}") from exc
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = sdp_mline_index
+        await self.pc.addIceCandidate(parsed)
+
+    async def close(self) -> None:
+        """Close the peer connection."""
+        for track in self.outgoing.values():
+            track.stop()
+        await self.pc.close()
+
+
+class SessionRelay:
+    """Forwards each party's media to the other and feeds the session's recorder."""
+
+    def __init__(
+        self,
+        session_id: str,
+        recorder: SessionRecorder,
+        *,
+        on_connected: Callable[[], Any],
+        on_failed: Callable[[str, str], Any],
+    ) -> None:
+        self.session_id = session_id
+        self.recorder = recorder
+        self._on_connected = on_connected
+        self._on_failed = on_failed
+        self.links = {party: PartyLink(party, self) for party in PARTIES}
+        self.connected: set[str] = set()
+        self.closed = False
+        for party, link in self.links.items():
+            link.pc.on("connectionstatechange", self._state_handler(party, link))
+
+    def _state_handler(self, party: str, link: PartyLink) -> Callable[[], None]:
+        def handler() -> None:
+            state = link.pc.connectionState
+            logger.info("session %s: %s link -> %s", self.session_id, party, state)
+            if state == "connected" and party not in self.connected:
+                self.connected.add(party)
+                if self.connected == set(PARTIES):
+                    self._on_connected()
+            elif state in ("failed", "closed") and not self.closed:
+                self._on_failed(party, state)
+
+        return handler
+
+    async def answer(self, party: str, sdp: str) -> str:
+        """Negotiate ``party``'s peer connection from its offer."""
+        link = self.links[party]
+
+        def on_frame(frame: EncodedFrame) -> None:
+            self._on_frame(link, frame)
+
+        return await link.answer(sdp, on_frame)
+
+    def _on_frame(self, link: PartyLink, frame: EncodedFrame) -> None:
+        self.links[other_party(link.party)].outgoing[frame.kind].push(frame)
+        for placed in link.clocks[frame.kind].place(frame):
+            self.recorder.add(link.party, placed)
+
+    def request_keyframe(self, party: str) -> None:
+        """Ask ``party``'s camera for a keyframe."""
+        tap = self.links[party].taps.get("video")
+        if tap is not None:
+            tap.request_keyframe()
+
+    def start_recording(self) -> float:
+        """Start the recording timeline now; returns its wall-clock origin."""
+        t0 = time.time()
+        self.recorder.start(t0)
+        for party in PARTIES:
+            self.request_keyframe(party)
+        return t0
+
+    def stats(self) -> dict[str, Any]:
+        """Forwarding and timing figures per party."""
+        return {
+            party: {
+                "received": {kind: tap.frames for kind, tap in link.taps.items()},
+                "forwarded": {k: t.forwarded for k, t in link.outgoing.items()},
+                "forward_dropped": {k: t.dropped for k, t in link.outgoing.items()},
+                "keyframe_requests": sum(t.keyframe_requests for t in link.taps.values()),
+                "sender_reports": {k: c.sender_reports for k, c in link.clocks.items()},
+            }
+            for party, link in self.links.items()
+        }
+
+    async def close(self) -> None:
+        """Stop recording (everything received is written) and close both links."""
+        if self.closed:
+            return
+        self.closed = True
+        for party, link in self.links.items():
+            for clock in link.clocks.values():
+                for placed in clock.drain():
+                    self.recorder.add(party, placed)
+        await self.recorder.stop()
+        await asyncio.gather(*(link.close() for link in self.links.values()))

@@ -1,0 +1,156 @@
+"""Taking the encoded frames of a received aiortc track, before any decoding.
+
+aiortc has no public API for the encoded frames of a received track (aiortc issue
+#984). Its receiver reassembles complete frames in a jitter buffer (RTX unwrapped,
+NACKs sent, the VP8 payload descriptor stripped) and hands them to a decoder thread
+through a private queue. ``ReceiverTap`` swaps that queue for one that passes the
+frames to us instead, so nothing is decoded, and listens to the RTCP sender reports
+that put the stream on the wall clock. This depends on aiortc's internals: the
+version is pinned exactly in pyproject.toml and tests/media/test_relay.py exercises
+the hook end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCRtpReceiver
+from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket
+
+from .errors import MediaError
+
+logger = logging.getLogger(__name__)
+
+#: Clock rates of the codecs the relay negotiates (VP8 video, Opus audio).
+CLOCK_RATES = {"video": 90000, "audio": 48000}
+
+#: Do not ask a sender for keyframes more often than this.
+MIN_KEYFRAME_INTERVAL_S = 0.5
+
+
+@dataclass(slots=True)
+class EncodedFrame:
+    """One complete encoded frame as received, with its RTP timestamp."""
+
+    kind: str
+    data: bytes
+    #: RTP timestamp counted from the track's first frame (unwrapped).
+    timestamp: int
+    #: The RTP timestamp as sent, modulo 2**32 (for sender-report mapping).
+    rtp_timestamp: int
+    #: Server wall-clock time (``time.time()``) when the frame was complete.
+    arrival: float
+    keyframe: bool
+
+
+def is_vp8_keyframe(data: bytes) -> bool:
+    """Whether a VP8 frame is a keyframe (RFC 6386, section 9.1: P bit clear)."""
+    return bool(data) and not data[0] & 0x01
+
+
+def vp8_size(data: bytes) -> tuple[int, int] | None:
+    """The width and height carried in a VP8 keyframe header, if any."""
+    if len(data) < 10 or not is_vp8_keyframe(data) or data[3:6] != b"\x9d\x01\x2a":
+        return None
+    width = int.from_bytes(data[6:8], "little") & 0x3FFF
+    height = int.from_bytes(data[8:10], "little") & 0x3FFF
+    return width, height
+
+
+def ntp_to_seconds(ntp: int) -> float:
+    """A 64-bit NTP timestamp as Unix seconds."""
+    return (ntp >> 32) - 2208988800 + (ntp & 0xFFFFFFFF) / (1 << 32)
+
+
+class _TapQueue(queue.Queue[Any]):
+    """Stands in for the receiver's decoder queue: frames go to a callback."""
+
+    def __init__(self, on_item: Callable[[Any, Any], None]) -> None:
+        super().__init__()
+        self._on_item = on_item
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            # The stop sentinel still reaches the (idle) decoder thread.
+            super().put(None, block, timeout)
+        else:
+            codec, frame = item
+            self._on_item(codec, frame)
+
+
+class ReceiverTap:
+    """Takes the encoded frames and sender reports of one ``RTCRtpReceiver``."""
+
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        kind: str,
+        on_frame: Callable[[EncodedFrame], None],
+        on_sender_report: Callable[[float, int], None],
+    ) -> None:
+        if kind not in CLOCK_RATES:
+            raise MediaError(f'cannot tap a track of kind "{kind}"')
+        self.kind = kind
+        self._receiver = receiver
+        self._on_frame = on_frame
+        self._on_sender_report = on_sender_report
+        self._first_rtp: int | None = None
+        self._last_keyframe_request = 0.0
+        self.frames = 0
+        self.keyframe_requests = 0
+        self._install()
+
+    def _install(self) -> None:
+        receiver = self._receiver
+        if getattr(receiver, "_RTCRtpReceiver__decoder_thread", "missing") is not None:
+            raise MediaError(
+                "the receiver is already running or aiortc's internals changed; "
+                "taps must be installed before the connection starts"
+            )
+        receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._handle_frame)  # type: ignore[attr-defined]
+        handle_rtcp = receiver._handle_rtcp_packet
+
+        async def _handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+            if isinstance(packet, RtcpSrPacket):
+                info = packet.sender_info
+                self._on_sender_report(ntp_to_seconds(info.ntp_timestamp), info.rtp_timestamp)
+            await handle_rtcp(packet)
+
+        receiver._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
+
+    def _handle_frame(self, codec: Any, frame: Any) -> None:
+        # Called on the event loop by the receiver, with the timestamp already
+        # counted from the first frame; rebuild the RTP timestamp from that origin.
+        timestamp = int(frame.timestamp)
+        mapper = self._receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
+        rtp_timestamp = (int(mapper._origin) + timestamp) & 0xFFFFFFFF
+        data = bytes(frame.data)
+        keyframe = self.kind == "audio" or is_vp8_keyframe(data)
+        self.frames += 1
+        try:
+            self._on_frame(
+                EncodedFrame(self.kind, data, timestamp, rtp_timestamp, time.time(), keyframe)
+            )
+        except Exception:
+            # A fault downstream must not stop the receiver (and the call).
+            logger.exception("%s tap: frame handler failed", self.kind)
+
+    def request_keyframe(self, *, force: bool = False) -> None:
+        """Ask the sender for a keyframe (RTCP PLI), at most every half second."""
+        if self.kind != "video":
+            return
+        now = time.monotonic()
+        if not force and now - self._last_keyframe_request < MIN_KEYFRAME_INTERVAL_S:
+            return
+        sources = self._receiver.getSynchronizationSources()
+        if not sources:
+            return
+        self._last_keyframe_request = now
+        self.keyframe_requests += 1
+        asyncio.ensure_future(self._receiver._send_rtcp_pli(sources[0].source))

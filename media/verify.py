@@ -1,0 +1,178 @@
+"""Reading a recording back with PyAV: streams, durations, frames, gaps and damage."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+
+from .recorder import sha256_file
+from .relay import PARTIES
+
+#: A pause between consecutive frames longer than this is reported as a gap (seconds).
+GAP_S = {"video": 1.0, "audio": 0.25}
+SEGMENT_RE = re.compile(r"^(kiosk|agent)-(audio|video)-(\d{4})\.webm$")
+
+
+@dataclass
+class TrackReport:
+    """One track (a party's audio or video) across its segments."""
+
+    party: str
+    kind: str
+    codec: str = ""
+    segments: int = 0
+    frames: int = 0
+    start_s: float | None = None
+    end_s: float | None = None
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        """From the first frame to the end of the last."""
+        if self.start_s is None or self.end_s is None:
+            return 0.0
+        return self.end_s - self.start_s
+
+
+@dataclass
+class VerifyReport:
+    """What ``dualrec verify`` found."""
+
+    path: str
+    session_id: str | None = None
+    closed: bool = False
+    tracks: list[TrackReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """A complete recording with no problem."""
+        return self.closed and not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        data = asdict(self)
+        for track, t in zip(data["tracks"], self.tracks, strict=True):
+            track["duration_s"] = round(t.duration_s, 3)
+        data["ok"] = self.ok
+        return data
+
+    def to_json(self) -> str:
+        """The report as JSON text."""
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def _read_segment(path: Path, track: TrackReport, problems: list[str]) -> int:
+    """Decode one segment into ``track``; returns its frame count."""
+    frames = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams:
+                problems.append(f"{path.name}: no stream")
+                return 0
+            stream = container.streams[0]
+            track.codec = stream.codec_context.name
+            if stream.type == "video":
+                track.width, track.height = stream.codec_context.width, stream.codec_context.height
+            last = track.end_s
+            step = 0.0
+            for packet in container.demux(stream):
+                if packet.pts is None:
+                    continue
+                packet.decode()
+                at = float(packet.pts * packet.time_base)
+                step = float((packet.duration or 0) * packet.time_base) or step
+                if track.start_s is None:
+                    track.start_s = at
+                if last is not None and at - last > GAP_S[track.kind]:
+                    track.gaps.append((round(last, 3), round(at - last, 3)))
+                last = at
+                track.end_s = at + step
+                frames += 1
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        problems.append(f"{path.name}: unreadable after {frames} frames ({exc})")
+    if frames == 0:
+        problems.append(f"{path.name}: no frame")
+    track.frames += frames
+    track.segments += 1
+    return frames
+
+
+def verify_recording(path: Path) -> VerifyReport:
+    """Check a session's recording folder (or one segment file) and report on it."""
+    report = VerifyReport(path=str(path))
+    if path.is_file():
+        match = SEGMENT_RE.match(path.name)
+        party, kind = match.groups()[:2] if match else ("?", "video")
+        track = TrackReport(party, kind)
+        _read_segment(path, track, report.problems)
+        report.tracks.append(track)
+        report.closed = True
+        return report
+    if not path.is_dir():
+        report.problems.append(f"no recording at {path}")
+        return report
+    report.session_id = path.name
+    files = sorted(p for p in path.iterdir() if SEGMENT_RE.match(p.name))
+    expected: dict[str, dict[str, Any]] = {}
+    manifest_path = path / "manifest.json"
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text("utf-8"))
+            expected = {s["file"]: s for s in manifest["segments"]}
+            report.session_id = manifest.get("session_id", report.session_id)
+            report.closed = True
+        except (ValueError, KeyError, TypeError) as exc:
+            report.problems.append(f"manifest.json is unreadable: {exc}")
+    else:
+        report.problems.append(
+            "no manifest.json: the session was not closed (did the server stop mid-call?)"
+        )
+    for name, entry in expected.items():
+        if not (path / name).is_file():
+            report.problems.append(f"{name}: listed in the manifest but missing")
+    tracks = {(p, k): TrackReport(p, k) for p in PARTIES for k in ("audio", "video")}
+    for file in files:
+        match = SEGMENT_RE.match(file.name)
+        assert match is not None
+        frames = _read_segment(file, tracks[match[1], match[2]], report.problems)
+        entry = expected.get(file.name)
+        if report.closed and entry is None:
+            report.problems.append(f"{file.name}: not in the manifest")
+        elif entry is not None:
+            if file.stat().st_size != entry["bytes"] or sha256_file(file) != entry["sha256"]:
+                report.problems.append(f"{file.name}: differs from the manifest (altered)")
+            if frames < entry["frames"]:
+                report.problems.append(
+                    f"{file.name}: truncated ({frames} of {entry['frames']} frames)"
+                )
+    for track in tracks.values():
+        if track.segments == 0:
+            report.problems.append(f"{track.party} {track.kind}: no recording")
+        report.tracks.append(track)
+    return report
+
+
+def format_report(report: VerifyReport) -> str:
+    """The report as a table for people."""
+    lines = [f"recording {report.session_id or report.path}"]
+    lines.append(f"  {'track':<13}{'codec':<7}{'segments':>9}{'frames':>8}{'from s':>9}"
+                 f"{'to s':>9}{'length s':>10}{'gaps':>6}")
+    for t in report.tracks:
+        lines.append(
+            f"  {t.party + ' ' + t.kind:<13}{t.codec:<7}{t.segments:>9}{t.frames:>8}"
+            f"{t.start_s or 0:>9.2f}{t.end_s or 0:>9.2f}{t.duration_s:>10.2f}{len(t.gaps):>6}"
+        )
+        for at, length in t.gaps:
+            lines.append(f"      gap of {length:.2f} s at {at:.2f} s")
+    for problem in report.problems:
+        lines.append(f"  PROBLEM: {problem}")
+    lines.append("  OK: complete and readable" if report.ok else "  NOT OK")
+    return "\n".join(lines)

@@ -1,0 +1,137 @@
+"""The client end of the protocol, for aiortc peers: kiosks and the scripted agent.
+
+A ``SignalingClient`` joins over the WebSocket, keeps every message the server sends,
+and negotiates one peer connection with the server's media relay, sending its own
+tracks and counting the frames it receives from the other party.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from .errors import SignalingError
+from .protocol import Answer, Error, Join, Joined, Message, Offer, parse_message
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+
+class ServerRefused(SignalingError):
+    """The server answered a message with an ``error``."""
+
+    def __init__(self, error: Error) -> None:
+        super().__init__(f"{error.code}: {error.message}")
+        self.error = error
+
+
+class SignalingClient:
+    """One kiosk's or agent's connection to a dualrec server."""
+
+    def __init__(self, url: str, role: str, token: str) -> None:
+        self.url = url
+        self.role = role
+        self._token = token
+        self.history: list[Message] = []
+        self.received_frames: dict[str, int] = {"audio": 0, "video": 0}
+        self.pc: RTCPeerConnection | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def connect(self) -> Joined:
+        """Open the WebSocket and join with the token."""
+        self._http = aiohttp.ClientSession()
+        self._ws = await self._http.ws_connect(self.url, heartbeat=20.0)
+        self._spawn(self._read())
+        await self.send(Join(role=self.role, token=self._token))
+        return await self.expect(Joined)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for frame in self._ws:
+                if frame.type != aiohttp.WSMsgType.TEXT:
+                    break
+                message = parse_message(frame.data)
+                self.history.append(message)
+                await self._inbox.put(message)
+        finally:
+            await self._inbox.put(None)
+
+    async def send(self, message: Message) -> None:
+        """Send one message."""
+        assert self._ws is not None
+        await self._ws.send_str(message.to_json())
+
+    async def send_raw(self, text: str) -> None:
+        """Send text as it is (tests use it for malformed input)."""
+        assert self._ws is not None
+        await self._ws.send_str(text)
+
+    async def expect(self, kind: type[M], timeout: float = 30.0) -> M:
+        """Wait for the next message of ``kind``; an ``error`` raises ServerRefused."""
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self._inbox.get()
+                if message is None:
+                    raise SignalingError(f'connection closed while waiting for "{kind.type}"')
+                if isinstance(message, kind):
+                    return message
+                if isinstance(message, Error):
+                    raise ServerRefused(message)
+
+    async def next_message(self, timeout: float = 60.0) -> Message:
+        """The next message from the server, whatever it is."""
+        async with asyncio.timeout(timeout):
+            message = await self._inbox.get()
+        if message is None:
+            raise SignalingError("the server closed the connection")
+        return message
+
+    async def negotiate(self, tracks: Sequence[MediaStreamTrack]) -> None:
+        """Open the peer connection with the relay, sending ``tracks``."""
+        pc = self.pc = RTCPeerConnection()
+        for track in tracks:
+            pc.addTrack(track)
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self._spawn(self._consume(track))
+
+        await pc.setLocalDescription(await pc.createOffer())
+        await self.send(Offer(sdp=pc.localDescription.sdp))
+        answer = await self.expect(Answer)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                self.received_frames[track.kind] += 1
+
+    async def close(self) -> None:
+        """Close the peer connection and the socket."""
+        if self.pc is not None:
+            await self.pc.close()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._http is not None:
+            await self._http.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

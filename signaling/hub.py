@@ -1,0 +1,407 @@
+"""The call centre: who is connected, the queue, and the live sessions.
+
+Every message from a kiosk or an agent arrives here already parsed (see
+signaling.protocol). ``CallCentre.handle`` checks that the sender may send it now,
+then carries it out: queueing, pairing, negotiating with the media relay, advancing
+the workflow and ending the call. It raises SignalingError (and lets WorkflowError,
+MediaError and StorageError through) for the server to turn into ``error`` messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from media import SegmentInfo, SessionRecorder, SessionRelay
+from storage import Database, SessionDetail
+from workflow import Flow, advance, get_flow
+
+from .errors import OutOfOrder, SignalingError, Unauthorised
+from .protocol import (
+    Accept,
+    Answer,
+    Hangup,
+    IceCandidate,
+    Join,
+    Joined,
+    Matched,
+    Message,
+    Offer,
+    QueuePosition,
+    QueueState,
+    RequestService,
+    SessionEnded,
+    WorkflowEventMessage,
+    WorkflowState,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Which messages each role may send once joined.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "kiosk": frozenset({"request_service", "offer", "ice_candidate", "hangup"}),
+    "agent": frozenset({"accept", "offer", "ice_candidate", "workflow_event", "hangup"}),
+}
+
+
+@dataclass(eq=False)
+class Client:
+    """One connected kiosk or agent."""
+
+    send: Callable[[Message], Awaitable[None]]
+    role: str | None = None
+    name: str = ""
+    branch: str | None = None
+    language: str = "zh-CN"
+    session: LiveSession | None = None
+
+    @property
+    def label(self) -> str:
+        """How logs name the client (never its token)."""
+        return f"{self.role or 'unjoined'}:{self.name or '?'}"
+
+
+@dataclass(eq=False)
+class LiveSession:
+    """A customer's call, from queueing to hang-up."""
+
+    id: str
+    service: str
+    flow: Flow
+    kiosk: Client
+    state: str
+    queued_at: float = field(default_factory=time.monotonic)
+    agent: Client | None = None
+    relay: SessionRelay | None = None
+    t0: float | None = None
+    ended: bool = False
+    pending: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def directory(self) -> str:
+        """The session's folder, relative to the recordings root."""
+        return self.id
+
+    def party_of(self, client: Client) -> str:
+        """``kiosk`` or ``agent``: which end of this call ``client`` is."""
+        return "kiosk" if client is self.kiosk else "agent"
+
+    def offset_ms(self) -> int | None:
+        """Milliseconds since the recording started, if it has."""
+        return None if self.t0 is None else round((time.time() - self.t0) * 1000)
+
+
+class CallCentre:
+    """Pairs kiosks with agents and runs their sessions."""
+
+    def __init__(
+        self,
+        db: Database,
+        flows: dict[str, Flow],
+        recordings_dir: Path,
+        *,
+        segment_s: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.flows = flows
+        self.recordings_dir = recordings_dir
+        self.segment_s = segment_s
+        self.clients: set[Client] = set()
+        self.queue: list[LiveSession] = []
+        self.sessions: dict[str, LiveSession] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    async def handle(self, client: Client, message: Message) -> None:
+        """Carry out one message from ``client``."""
+        if isinstance(message, Join):
+            await self._join(client, message)
+            return
+        if client.role is None:
+            raise Unauthorised(f'join first: "{message.type}" needs a joined kiosk or agent')
+        if message.type not in PERMISSIONS[client.role]:
+            raise Unauthorised(f'a {client.role} may not send "{message.type}"')
+        handler = getattr(self, f"_on_{message.type}")
+        await handler(client, message)
+
+    async def _join(self, client: Client, message: Join) -> None:
+        if client.role is not None:
+            raise OutOfOrder("join", f"joined as {client.role}")
+        credential = await self.db.authenticate(message.token)
+        if credential is None or credential.role != message.role:
+            raise Unauthorised(f"the token is not valid for a {message.role}")
+        client.role, client.name, client.branch = credential.role, credential.name, credential.branch
+        self.clients.add(client)
+        logger.info("%s joined", client.label)
+        await client.send(Joined(role=client.role, name=client.name, branch=client.branch))
+        if client.role == "agent":
+            await client.send(self.queue_state())
+
+    async def disconnect(self, client: Client) -> None:
+        """The client's socket closed: leave the queue or end its call."""
+        self.clients.discard(client)
+        session = client.session
+        if session is not None and not session.ended:
+            await self.end_session(session, f"{client.role} disconnected", by=client.role or "")
+        logger.info("%s disconnected", client.label)
+
+    # -- queue -------------------------------------------------------------------------
+
+    async def _on_request_service(self, client: Client, message: RequestService) -> None:
+        if client.session is not None:
+            raise OutOfOrder("request_service", "queued" if client.session.agent is None
+                             else "in a call")
+        flow = get_flow(self.flows, message.service)
+        session = LiveSession(
+            id=uuid.uuid4().hex, service=message.service, flow=flow, kiosk=client,
+            state=flow.initial,
+        )
+        client.language = message.language
+        client.session = session
+        await self.db.create_session(
+            id=session.id, service=session.service, branch=client.branch,
+            kiosk_name=client.name, flow=flow.name, workflow_state=flow.initial,
+            created_at=datetime.now(UTC),
+        )
+        self.sessions[session.id] = session
+        self.queue.append(session)
+        logger.info("session %s: %s queued for %s", session.id, client.label, session.service)
+        await self._queue_changed()
+
+    def queue_state(self) -> QueueState:
+        now = time.monotonic()
+        return QueueState(waiting=[
+            {"session_id": s.id, "service": s.service, "branch": s.kiosk.branch,
+             "kiosk": s.kiosk.name, "waited_s": round(now - s.queued_at, 1)}
+            for s in self.queue
+        ])
+
+    async def _queue_changed(self) -> None:
+        sends = [
+            s.kiosk.send(QueuePosition(session_id=s.id, position=i, waiting=len(self.queue)))
+            for i, s in enumerate(self.queue, start=1)
+        ]
+        state = self.queue_state()
+        sends += [c.send(state) for c in self.clients if c.role == "agent" and c.session is None]
+        await asyncio.gather(*sends, return_exceptions=True)
+
+    async def _on_accept(self, client: Client, message: Accept) -> None:
+        if client.session is not None:
+            raise OutOfOrder("accept", "in a call")
+        if not self.queue:
+            raise OutOfOrder("accept", "queue empty")
+        if message.session_id is None:
+            session = self.queue[0]
+        else:
+            found = [s for s in self.queue if s.id == message.session_id]
+            if not found:
+                raise SignalingError(f'session "{message.session_id}" is not waiting')
+            session = found[0]
+        self.queue.remove(session)
+        session.agent = client
+        client.session = session
+        session.relay = self._make_relay(session)
+        logger.info("session %s: %s accepted %s", session.id, client.label, session.kiosk.label)
+        for party, peer in ((session.kiosk, client), (client, session.kiosk)):
+            await party.send(Matched(session_id=session.id, service=session.service,
+                                     flow=session.flow.name, state=session.state,
+                                     peer=peer.name))
+        await self._send_workflow_state(session, event=None)
+        await self._queue_changed()
+
+    # -- media -------------------------------------------------------------------------
+
+    def _make_relay(self, session: LiveSession) -> SessionRelay:
+        def on_segment(info: SegmentInfo) -> None:
+            self._track(session, self._save_segment(session, info))
+
+        recorder = SessionRecorder(
+            self.recordings_dir / session.directory,
+            segment_s=self.segment_s,
+            request_keyframe=lambda party: relay.request_keyframe(party),
+            on_segment=on_segment,
+        )
+        relay = SessionRelay(
+            session.id, recorder,
+            on_connected=lambda: self._track(session, self._connected(session)),
+            on_failed=lambda party, state: self._spawn(
+                self.end_session(session, f"{party} connection {state}", by=party)
+            ),
+        )
+        return relay
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _track(self, session: LiveSession, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        session.pending.add(task)
+        task.add_done_callback(session.pending.discard)
+
+    async def _save_segment(self, session: LiveSession, info: SegmentInfo) -> None:
+        await self.db.save_recording_file(
+            session.id, party=info.party, kind=info.kind, seq=info.seq,
+            path=f"{session.directory}/{info.path}", codec=info.codec, bytes=info.bytes,
+            sha256=info.sha256, frames=info.frames, start_ms=info.start_ms,
+            end_ms=info.end_ms, closed=info.closed,
+        )
+
+    async def _connected(self, session: LiveSession) -> None:
+        if session.ended or session.relay is None or session.agent is None:
+            return
+        session.t0 = session.relay.start_recording()
+        logger.info("session %s: both parties connected, recording", session.id)
+        await self.db.start_session(
+            session.id, agent_name=session.agent.name,
+            started_at=datetime.fromtimestamp(session.t0, UTC),
+            recording_dir=session.directory,
+        )
+
+    async def _on_offer(self, client: Client, message: Offer) -> None:
+        session = self._in_call(client, "offer")
+        assert session.relay is not None
+        party = session.party_of(client)
+        if session.relay.links[party].negotiated:
+            raise OutOfOrder("offer", "already negotiated")
+        sdp = await session.relay.answer(party, message.sdp)
+        await client.send(Answer(sdp=sdp))
+
+    async def _on_ice_candidate(self, client: Client, message: IceCandidate) -> None:
+        session = self._in_call(client, "ice_candidate")
+        assert session.relay is not None
+        link = session.relay.links[session.party_of(client)]
+        if not link.negotiated:
+            raise OutOfOrder("ice_candidate", "no offer yet")
+        await link.add_ice_candidate(message.candidate, message.sdp_mid, message.sdp_mline_index)
+
+    def _in_call(self, client: Client, what: str) -> LiveSession:
+        session = client.session
+        if session is None:
+            raise OutOfOrder(what, "not in a call")
+        if session.agent is None:
+            raise OutOfOrder(what, "waiting in the queue")
+        return session
+
+    # -- workflow ----------------------------------------------------------------------
+
+    async def _on_workflow_event(self, client: Client, message: WorkflowEventMessage) -> None:
+        session = self._in_call(client, "workflow_event")
+        transition = advance(session.flow, session.state, message.event,
+                             reason=message.reason, data=message.data)
+        offset = session.offset_ms()
+        await self.db.add_workflow_event(
+            session.id, event=transition.event, source=transition.source,
+            target=transition.target, actor=client.name, at=datetime.now(UTC),
+            offset_ms=offset, reason=transition.reason, data=dict(transition.data),
+        )
+        session.state = transition.target
+        logger.info("session %s: workflow %s -> %s (%s)", session.id, transition.source,
+                    transition.target, transition.event)
+        await self._send_workflow_state(session, event=transition.event, offset_ms=offset)
+
+    async def _send_workflow_state(
+        self, session: LiveSession, *, event: str | None, offset_ms: int | None = None
+    ) -> None:
+        step = session.flow.step(session.state)
+        for party in (session.kiosk, session.agent):
+            if party is None:
+                continue
+            language = session.kiosk.language
+            await party.send(WorkflowState(
+                session_id=session.id, flow=session.flow.name, state=session.state,
+                event=event, offset_ms=offset_ms, terminal=step.terminal,
+                title=step.title[language],
+                prompt=(step.script if party is session.agent else step.prompt)[language],
+                events=list(session.flow.events_from(session.state)),
+            ))
+
+    # -- ending ------------------------------------------------------------------------
+
+    async def _on_hangup(self, client: Client, message: Hangup) -> None:
+        session = client.session
+        if session is None:
+            raise OutOfOrder("hangup", "not in a call")
+        await self.end_session(session, message.reason, by=client.role or "")
+
+    async def end_session(self, session: LiveSession, reason: str, *, by: str) -> None:
+        """End the call: close the recording, store it, tell both parties."""
+        if session.ended:
+            return
+        session.ended = True
+        if session in self.queue:
+            self.queue.remove(session)
+            await self._queue_changed()
+        status = "ended"
+        if session.relay is not None:
+            await session.relay.close()
+            if session.relay.recorder.errors:
+                status = "failed"
+        # Segment rows and workflow events are written before the session is closed.
+        while session.pending:
+            await asyncio.gather(*list(session.pending), return_exceptions=True)
+        await self.db.end_session(session.id, ended_at=datetime.now(UTC), end_reason=reason,
+                                  status=status)
+        if session.relay is not None and session.t0 is not None:
+            await self._write_manifest(session)
+        logger.info("session %s: ended by %s (%s)", session.id, by, reason)
+        ended = SessionEnded(session_id=session.id, reason=reason, by=by)
+        for party in (session.kiosk, session.agent):
+            if party is not None:
+                party.session = None
+                if party in self.clients:
+                    await asyncio.gather(party.send(ended), return_exceptions=True)
+        self.sessions.pop(session.id, None)
+        await self._queue_changed()
+
+    async def _write_manifest(self, session: LiveSession) -> None:
+        detail = await self.db.get_session(session.id)
+        manifest = session_manifest(detail)
+        path = self.recordings_dir / session.directory / "manifest.json"
+        text = json.dumps(manifest, ensure_ascii=False, indent=2)
+        await asyncio.to_thread(path.write_text, text, "utf-8")
+
+    async def shutdown(self) -> None:
+        """End every live session (server shutting down): recordings are closed cleanly."""
+        for session in list(self.sessions.values()):
+            await self.end_session(session, "server shutting down", by="server")
+        await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+def session_manifest(detail: SessionDetail) -> dict[str, Any]:
+    """The session's facts, segments and workflow events, as written next to the files."""
+    s = detail.session
+    return {
+        "session_id": s.id,
+        "service": s.service,
+        "flow": s.flow,
+        "branch": s.branch,
+        "kiosk": s.kiosk_name,
+        "agent": s.agent_name,
+        "status": str(s.status),
+        "started_at": s.started_at.isoformat() if s.started_at else None,
+        "ended_at": s.ended_at.isoformat() if s.ended_at else None,
+        "end_reason": s.end_reason,
+        "segments": [
+            {"party": f.party, "kind": f.kind, "seq": f.seq, "file": Path(f.path).name,
+             "codec": f.codec, "bytes": f.bytes, "sha256": f.sha256, "frames": f.frames,
+             "start_ms": f.start_ms, "end_ms": f.end_ms}
+            for f in detail.files
+        ],
+        "workflow": [
+            {"seq": e.seq, "event": e.event, "from": e.source, "to": e.target,
+             "actor": e.actor, "at": e.at.isoformat(), "offset_ms": e.offset_ms,
+             "reason": e.reason}
+            for e in detail.events
+        ],
+    }

@@ -1,0 +1,126 @@
+"""The aiohttp application: signalling WebSocket, consoles and media relay."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from aiohttp import WSMsgType, web
+
+from agent_console import setup_console
+from dualrec.settings import Settings
+from media import MediaError, NegotiationError
+from storage import Database, StorageError
+from workflow import TransitionNotAllowed, UnknownFlow, WorkflowError, load_flows
+
+from .errors import SignalingError
+from .hub import CallCentre, Client
+from .protocol import MAX_MESSAGE_BYTES, Error, Message, parse_message
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)
+CENTRE = web.AppKey("centre", CallCentre)
+SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
+
+
+def error_message(exc: Exception, ref: str | None) -> Error:
+    """The one mapping from errors to the ``error`` messages clients see."""
+    if isinstance(exc, SignalingError):
+        code = exc.code
+    elif isinstance(exc, TransitionNotAllowed):
+        code = "transition_not_allowed"
+    elif isinstance(exc, UnknownFlow):
+        code = "unknown_service"
+    elif isinstance(exc, WorkflowError):
+        code = "workflow_error"
+    elif isinstance(exc, NegotiationError):
+        code = "negotiation_failed"
+    elif isinstance(exc, MediaError):
+        code = "media_error"
+    elif isinstance(exc, StorageError):
+        logger.error("storage error while handling %s: %s", ref, exc)
+        return Error(code="storage_error", message="the server could not store this", ref=ref)
+    else:
+        logger.exception("unexpected error while handling %s", ref, exc_info=exc)
+        return Error(code="internal_error", message="the server failed on this message", ref=ref)
+    return Error(code=code, message=str(exc), ref=ref)
+
+
+async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
+    """One kiosk's or agent's signalling connection."""
+    # Frames up to 4x the message limit are read, so that a too-large message gets an
+    # error message rather than a dropped connection.
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4 * MAX_MESSAGE_BYTES)
+    await ws.prepare(request)
+    app = request.app
+    app[SOCKETS].add(ws)
+    centre = app[CENTRE]
+
+    async def send(message: Message) -> None:
+        if not ws.closed:
+            await ws.send_str(message.to_json())
+
+    client = Client(send=send)
+    try:
+        async for frame in ws:
+            if frame.type == WSMsgType.ERROR:
+                break
+            if frame.type != WSMsgType.TEXT:
+                await send(Error(code="bad_message", message="only JSON text frames are accepted"))
+                continue
+            ref = None
+            try:
+                message = parse_message(frame.data)
+                ref = message.type
+                await centre.handle(client, message)
+            except Exception as exc:  # every failure becomes an error message
+                ref = ref or getattr(exc, "message_type", None)
+                await send(error_message(exc, ref))
+    finally:
+        await centre.disconnect(client)
+    return ws
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness for operators and load balancers."""
+    centre = request.app[CENTRE]
+    return web.json_response(
+        {"status": "ok", "sessions": len(centre.sessions), "waiting": len(centre.queue)}
+    )
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the dualrec server application."""
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app[SETTINGS] = settings
+    app[SOCKETS] = weakref.WeakSet()
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.database)
+        await db.start()
+        failed = await db.fail_open_sessions("server restarted", datetime.now(UTC))
+        if failed:
+            logger.warning("%d sessions were left open by a previous run: marked failed", failed)
+        app[DATABASE] = db
+        app[CENTRE] = CallCentre(db, load_flows(), settings.recordings_dir,
+                                 segment_s=settings.segment_s)
+        yield
+        await app[CENTRE].shutdown()
+        await db.close()
+
+    async def close_sockets(app: web.Application) -> None:
+        for ws in set(app[SOCKETS]):
+            await ws.close(code=1001, message=b"server shutting down")
+
+    app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(close_sockets)
+    app.router.add_get("/ws", signaling_socket)
+    app.router.add_get("/healthz", healthz)
+    setup_console(app, database=DATABASE, centre=CENTRE)
+    return app

@@ -1,0 +1,20 @@
+"""Errors raised by the storage package; the root is :class:`StorageError`."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Root of every error the storage package raises."""
+
+
+class NotFound(StorageError, LookupError):
+    """A record looked up by its key does not exist."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"{kind} {key!r} not found")
+        self.kind = kind
+        self.key = key
+
+
+class StorageUnavailable(StorageError, ConnectionError):
+    """The database cannot be reached or refused the connection."""

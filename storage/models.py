@@ -1,0 +1,357 @@
+"""SQLAlchemy models of the audit database and the frozen views handed to callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .errors import StorageError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_View = TypeVar("_View", bound="DataclassInstance")
+
+
+class Role(StrEnum):
+    """Who a credential belongs to."""
+
+    KIOSK = "kiosk"
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class SessionStatus(StrEnum):
+    """Lifecycle of a call session; waiting and active sessions are open."""
+
+    WAITING = "waiting"
+    ACTIVE = "active"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+class Party(StrEnum):
+    """Which end of the call a recording file captures."""
+
+    KIOSK = "kiosk"
+    AGENT = "agent"
+
+
+class MediaKind(StrEnum):
+    """Audio or video track of a recording file."""
+
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
+OPEN_STATUSES = (SessionStatus.WAITING, SessionStatus.ACTIVE)
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def parse_enum(enum: type[_E], value: str, what: str) -> _E:
+    """Return ``enum(value)``, or raise StorageError listing the allowed values."""
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise StorageError(f"invalid {what} {value!r}; expected one of {allowed}") from None
+
+
+def _in(column: str, enum: type[StrEnum]) -> str:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return f"{column} IN ({values})"
+
+
+def _enum(enum: type[StrEnum], length: int) -> Enum:
+    # A VARCHAR holding the member's value (not its name), checked by the
+    # table's named CHECK constraint rather than a native PostgreSQL ENUM type.
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+def _snapshot(view: type[_View], row: Base) -> _View:
+    """Copy the view's fields off an ORM row, so callers never touch the session."""
+    return view(**{f.name: _utc(getattr(row, f.name)) for f in fields(view)})
+
+
+def _utc(value: Any) -> Any:
+    # A row not reloaded since the flush still holds the caller's datetime,
+    # perhaps in another zone: views always carry UTC, as rows read back do.
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetime stored as UTC; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert to UTC; SQLite stores the naive UTC wall time."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; pass a tz-aware value")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime whatever the backend gave back."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the dualrec tables, with stable constraint names for migrations."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Credential(Base):
+    """A bearer token (stored only as its SHA-256) for a kiosk or a staff member."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (
+        UniqueConstraint("role", "name"),
+        CheckConstraint(_in("role", Role), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, 16))
+    name: Mapped[str] = mapped_column(String(100))
+    branch: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def view(self) -> CredentialView:
+        """Detached snapshot of this row."""
+        return _snapshot(CredentialView, self)
+
+
+class CallSession(Base):
+    """One remote banking call between a kiosk and an agent."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (CheckConstraint(_in("status", SessionStatus), name="status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    service: Mapped[str] = mapped_column(String(50))
+    branch: Mapped[str | None] = mapped_column(String(100))
+    kiosk_name: Mapped[str] = mapped_column(String(100))
+    agent_name: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[SessionStatus] = mapped_column(_enum(SessionStatus, 16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(200))
+    flow: Mapped[str] = mapped_column(String(50))
+    workflow_state: Mapped[str] = mapped_column(String(50))
+    recording_dir: Mapped[str | None] = mapped_column(String(300))
+
+    # lazy="raise": under asyncio an implicit lazy load would fail obscurely, so
+    # callers must eager load (selectinload) what they need.
+    files: Mapped[list[RecordingFile]] = relationship(
+        back_populates="session",
+        order_by="(RecordingFile.party, RecordingFile.kind, RecordingFile.seq)",
+        cascade="all, delete-orphan",
+        lazy="raise",
+    )
+    events: Mapped[list[WorkflowEvent]] = relationship(
+        back_populates="session",
+        order_by="WorkflowEvent.seq",
+        cascade="all, delete-orphan",
+        lazy="raise",
+    )
+
+    def view(self) -> SessionView:
+        """Detached snapshot of this row, without files and events."""
+        return _snapshot(SessionView, self)
+
+    def detail(self) -> SessionDetail:
+        """Snapshot with files and events; both must have been eager loaded."""
+        return SessionDetail(
+            session=self.view(),
+            files=tuple(f.view() for f in self.files),
+            events=tuple(e.view() for e in self.events),
+        )
+
+
+def open_sessions_query() -> Select[CallSession]:
+    """Select the waiting and active sessions, oldest first."""
+    return (
+        select(CallSession)
+        .where(CallSession.status.in_(OPEN_STATUSES))
+        .order_by(CallSession.created_at, CallSession.id)
+    )
+
+
+class RecordingFile(Base):
+    """One segment file of one track (party x kind) of a session's recording."""
+
+    __tablename__ = "recording_files"
+    __table_args__ = (
+        UniqueConstraint("session_id", "party", "kind", "seq"),
+        CheckConstraint(_in("party", Party), name="party"),
+        CheckConstraint(_in("kind", MediaKind), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    party: Mapped[Party] = mapped_column(_enum(Party, 8))
+    kind: Mapped[MediaKind] = mapped_column(_enum(MediaKind, 8))
+    seq: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(300))
+    codec: Mapped[str] = mapped_column(String(16))
+    bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    frames: Mapped[int] = mapped_column(Integer)
+    start_ms: Mapped[int] = mapped_column(Integer)
+    end_ms: Mapped[int] = mapped_column(Integer)
+    closed: Mapped[bool]
+
+    session: Mapped[CallSession] = relationship(back_populates="files", lazy="raise")
+
+    def view(self) -> RecordingFileView:
+        """Detached snapshot of this row."""
+        return _snapshot(RecordingFileView, self)
+
+
+class WorkflowEvent(Base):
+    """One workflow transition of a session, stamped on the wall clock and the recording."""
+
+    __tablename__ = "workflow_events"
+    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(50))
+    source: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(50))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    offset_ms: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    session: Mapped[CallSession] = relationship(back_populates="events", lazy="raise")
+
+    def view(self) -> WorkflowEventView:
+        """Detached snapshot of this row."""
+        return _snapshot(WorkflowEventView, self)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialView:
+    """A credential as returned by the database (never the token or its hash)."""
+
+    id: int
+    role: Role
+    name: str
+    branch: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A call session's own columns."""
+
+    id: str
+    service: str
+    branch: str | None
+    kiosk_name: str
+    agent_name: str | None
+    status: SessionStatus
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    flow: str
+    workflow_state: str
+    recording_dir: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFileView:
+    """A recording segment file; paths are relative to the recordings root."""
+
+    id: int
+    session_id: str
+    party: Party
+    kind: MediaKind
+    seq: int
+    path: str
+    codec: str
+    bytes: int
+    sha256: str | None
+    frames: int
+    start_ms: int
+    end_ms: int
+    closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowEventView:
+    """A recorded workflow transition."""
+
+    id: int
+    session_id: str
+    seq: int
+    event: str
+    source: str
+    target: str
+    actor: str
+    at: datetime
+    offset_ms: int | None
+    reason: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDetail:
+    """A session with its recording files and workflow events, in order."""
+
+    session: SessionView
+    files: tuple[RecordingFileView, ...]
+    events: tuple[WorkflowEventView, ...]
