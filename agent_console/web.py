@@ -30,13 +30,15 @@ class ConsoleUser:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 USERS = web.AppKey("console_users", dict[str, ConsoleUser])
 TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
+USER = web.RequestKey("console_user", ConsoleUser)
 
 
 def _render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
     template = request.app[TEMPLATES].get_template(name)
-    context.setdefault("user", request.get("user"))
-    return web.Response(text=template.render(**context), status=status,
-                        content_type="text/html", charset="utf-8")
+    context.setdefault("user", request.get(USER))
+    return web.Response(
+        text=template.render(**context), status=status, content_type="text/html", charset="utf-8"
+    )
 
 
 def setup_console(
@@ -58,7 +60,7 @@ def setup_console(
                 raise web.HTTPSeeOther("/console/login")
             if user.role not in CONSOLE_ROLES:
                 raise web.HTTPForbidden(text="this role may not use the console")
-            request["user"] = user
+            request[USER] = user
             return await handler(request)
 
         return wrapper
@@ -71,11 +73,16 @@ def setup_console(
         token = str(form.get("token", ""))
         credential = await request.app[database].authenticate(token) if token else None
         if credential is None or credential.role not in CONSOLE_ROLES:
-            return _render(request, "login.html", status=401,
-                           error="This sign-in token is not valid for the console.")
+            return _render(
+                request,
+                "login.html",
+                status=401,
+                error="This sign-in token is not valid for the console.",
+            )
         sid = secrets.token_urlsafe(32)
-        request.app[USERS][sid] = ConsoleUser(credential.name, credential.role,
-                                              secrets.token_urlsafe(16))
+        request.app[USERS][sid] = ConsoleUser(
+            credential.name, credential.role, secrets.token_urlsafe(16)
+        )
         response = web.HTTPSeeOther("/console")
         response.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/")
         raise response
@@ -83,7 +90,7 @@ def setup_console(
     @signed_in
     async def logout(request: web.Request) -> web.Response:
         form = await request.post()
-        user: ConsoleUser = request["user"]
+        user = request[USER]
         if not hmac.compare_digest(str(form.get("csrf", "")), user.csrf):
             raise web.HTTPForbidden(text="bad CSRF token")
         request.app[USERS].pop(request.cookies.get(COOKIE, ""), None)
@@ -97,8 +104,7 @@ def setup_console(
         sessions = await request.app[database].list_sessions(limit=50)
         queue = live.queue_state().waiting
         active = [s for s in live.sessions.values() if s.agent is not None]
-        return _render(request, "dashboard.html", queue=queue, active=active,
-                       sessions=sessions)
+        return _render(request, "dashboard.html", queue=queue, active=active, sessions=sessions)
 
     @signed_in
     async def session_page(request: web.Request) -> web.Response:
@@ -106,8 +112,13 @@ def setup_console(
             detail = await request.app[database].get_session(request.match_info["id"])
         except NotFound:
             raise web.HTTPNotFound(text="no such session") from None
-        return _render(request, "session.html", s=detail.session, events=detail.events,
-                       **session_figures(detail))
+        return _render(
+            request,
+            "session.html",
+            s=detail.session,
+            events=detail.events,
+            **session_figures(detail),
+        )
 
     app.router.add_get("/console/login", login_page)
     app.router.add_post("/console/login", login)
@@ -128,8 +139,10 @@ def session_figures(detail: Any) -> dict[str, Any]:
     """Per-track totals and the workflow timeline (as % of the recording) for the page."""
     tracks: dict[str, dict[str, Any]] = {}
     for f in detail.files:
-        t = tracks.setdefault(f"{f.party} {f.kind}", {"segments": 0, "frames": 0, "bytes": 0,
-                                                      "start_ms": f.start_ms, "end_ms": f.end_ms})
+        t = tracks.setdefault(
+            f"{f.party} {f.kind}",
+            {"segments": 0, "frames": 0, "bytes": 0, "start_ms": f.start_ms, "end_ms": f.end_ms},
+        )
         t["segments"] += 1
         t["frames"] += f.frames
         t["bytes"] += f.bytes
@@ -140,12 +153,22 @@ def session_figures(detail: Any) -> dict[str, Any]:
     events = [e for e in detail.events if e.offset_ms is not None]
     for i, e in enumerate(events):
         end = events[i + 1].offset_ms if i + 1 < len(events) else total
-        steps.append({"name": e.target, "event": e.event, "offset_ms": e.offset_ms,
-                      "left": 100 * e.offset_ms / total,
-                      "width": max(0.5, 100 * (end - e.offset_ms) / total)})
+        steps.append(
+            {
+                "name": e.target,
+                "event": e.event,
+                "offset_ms": e.offset_ms,
+                "left": 100 * e.offset_ms / total,
+                "width": max(0.5, 100 * (end - e.offset_ms) / total),
+            }
+        )
     bars = [
-        {"name": name, "left": 100 * t["start_ms"] / total,
-         "width": max(0.5, 100 * (t["end_ms"] - t["start_ms"]) / total), **t}
+        {
+            "name": name,
+            "left": 100 * t["start_ms"] / total,
+            "width": max(0.5, 100 * (t["end_ms"] - t["start_ms"]) / total),
+            **t,
+        }
         for name, t in sorted(tracks.items())
     ]
     return {"tracks": bars, "steps": steps, "total_ms": total}

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .settings import Settings
@@ -23,7 +24,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _progress_printer() -> tuple[float, object]:
+def _progress_printer() -> tuple[float, Callable[[str], None]]:
+    """A progress line printer for stderr, timed from now."""
     began = time.monotonic()
 
     def progress(text: str) -> None:
@@ -39,8 +41,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from signaling.server import create_app
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     web.run_app(create_app(settings), host=settings.host, port=settings.port)
     return 0
 
@@ -52,7 +55,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _, progress = _progress_printer()
-    data = asyncio.run(run_demo(settings, step_s=args.step_seconds, progress=progress))  # type: ignore[arg-type]
+    data = asyncio.run(run_demo(settings, step_s=args.step_seconds, progress=progress))
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_summary(data))
     return 0 if data["verified"] else 1
 
@@ -64,8 +67,10 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
 
     token = args.token or os.environ.get("DUALREC_KIOSK_TOKEN")
     if not token:
-        print("dualrec kiosk: a device token is needed (--token or DUALREC_KIOSK_TOKEN)",
-              file=sys.stderr)
+        print(
+            "dualrec kiosk: a device token is needed (--token or DUALREC_KIOSK_TOKEN)",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -75,12 +80,21 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
         return 2
     url = args.server.rstrip("/").replace("http", "ws", 1) + "/ws"
     _, progress = _progress_printer()
-    kiosk = Kiosk(url, token, tracks, service=args.service, language=args.language,
-                  progress=progress)  # type: ignore[arg-type]
+    kiosk = Kiosk(
+        url, token, tracks, service=args.service, language=args.language, progress=progress
+    )
     result = asyncio.run(kiosk.run())
-    print(json.dumps({"session_id": result.session_id, "steps": result.steps,
-                      "received_frames": result.received_frames,
-                      "ended": result.ended.to_dict() if result.ended else None}, indent=2))
+    print(
+        json.dumps(
+            {
+                "session_id": result.session_id,
+                "steps": result.steps,
+                "received_frames": result.received_frames,
+                "ended": result.ended.to_dict() if result.ended else None,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -155,8 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         action = p.add_subparsers(dest="action", required=True).add_parser(what)
         action.add_argument("name")
         if role is None:
-            action.add_argument("--role", required=True,
-                                choices=["agent", "supervisor", "auditor", "admin"])
+            action.add_argument(
+                "--role", required=True, choices=["agent", "supervisor", "auditor", "admin"]
+            )
         else:
             action.set_defaults(role=role)
         action.add_argument("--branch", help="the branch (kiosks)")

@@ -51,11 +51,20 @@ async def run_demo(
         progress(f"server listening on {url}, data in {settings.data_dir}")
         tokens = await demo_credentials(runner.app[DATABASE])
         ws_url = url.replace("http", "ws", 1) + "/ws"
-        kiosk = Kiosk(ws_url, tokens["kiosk"], open_source("synthetic", KIOSK_LOOK, pulse=True),
-                      service="card_opening", progress=progress)
-        agent = ScriptedAgent(ws_url, tokens["agent"],
-                              open_source("synthetic", AGENT_LOOK, pulse=True),
-                              step_s=step_s, progress=progress)
+        kiosk = Kiosk(
+            ws_url,
+            tokens["kiosk"],
+            open_source("synthetic", KIOSK_LOOK, pulse=True),
+            service="card_opening",
+            progress=progress,
+        )
+        agent = ScriptedAgent(
+            ws_url,
+            tokens["agent"],
+            open_source("synthetic", AGENT_LOOK, pulse=True),
+            step_s=step_s,
+            progress=progress,
+        )
         kiosk_result, agent_result = await asyncio.gather(kiosk.run(), agent.run())
         session_id = agent_result.session_id
         assert session_id is not None
@@ -67,12 +76,27 @@ async def run_demo(
         ready_s = time.monotonic() - hung_up
     finally:
         await runner.cleanup()
-    return summary(detail, directory, report, kiosk_result, agent_result,
-                   elapsed_s=time.monotonic() - began, ready_s=ready_s)
+    return summary(
+        detail,
+        directory,
+        report,
+        kiosk_result,
+        agent_result,
+        elapsed_s=time.monotonic() - began,
+        ready_s=ready_s,
+    )
 
 
-def summary(detail: Any, directory: Path, report: Any, kiosk: Any, agent: Any,
-            *, elapsed_s: float, ready_s: float) -> dict[str, Any]:
+def summary(
+    detail: Any,
+    directory: Path,
+    report: Any,
+    kiosk: Any,
+    agent: Any,
+    *,
+    elapsed_s: float,
+    ready_s: float,
+) -> dict[str, Any]:
     """The demo's result as JSON-ready data."""
     duration_ms = max((f.end_ms for f in detail.files), default=0)
     frames: dict[str, int] = {}
@@ -89,8 +113,12 @@ def summary(detail: Any, directory: Path, report: Any, kiosk: Any, agent: Any,
         "received_by_kiosk": kiosk.received_frames,
         "received_by_agent": agent.received_frames,
         "workflow": [
-            {"event": e.event, "from": e.source, "to": e.target,
-             "offset_s": None if e.offset_ms is None else round(e.offset_ms / 1000, 2)}
+            {
+                "event": e.event,
+                "from": e.source,
+                "to": e.target,
+                "offset_s": None if e.offset_ms is None else round(e.offset_ms / 1000, 2),
+            }
             for e in detail.events
         ],
         "verified": report.ok,

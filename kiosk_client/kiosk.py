@@ -63,8 +63,9 @@ class Kiosk:
                 if isinstance(message, QueuePosition):
                     result.session_id = message.session_id
                     result.positions.append(message.position)
-                    self._progress(f"kiosk waiting: position {message.position} "
-                                   f"of {message.waiting}")
+                    self._progress(
+                        f"kiosk waiting: position {message.position} of {message.waiting}"
+                    )
                 elif isinstance(message, Matched):
                     self._progress(f"kiosk connected with agent {message.peer}")
                     await client.negotiate(self.tracks)

@@ -21,8 +21,9 @@ def open_source(source: str, look: PartyLook, *, pulse: bool = False) -> list[Me
         return [audio, video]
     if source == "camera":
         try:
-            camera = MediaPlayer("/dev/video0", format="v4l2",
-                                 options={"video_size": "640x480", "framerate": "15"})
+            camera = MediaPlayer(
+                "/dev/video0", format="v4l2", options={"video_size": "640x480", "framerate": "15"}
+            )
             microphone = MediaPlayer("default", format="alsa")
         except (OSError, ValueError) as exc:
             raise SourceError(f"cannot open the camera or microphone: {exc}") from exc

@@ -168,14 +168,13 @@ class SessionRecorder:
             track = self._tracks[key] = _TrackState(party, frame.kind)
         elapsed = pts - track.start_ms
         due = track.open and elapsed >= self.segment_ms
-        if frame.kind == "video" and (due or not track.open):
-            if not frame.keyframe:
-                # A video segment starts on a keyframe so that it plays on its own.
-                self._request_keyframe(party)
-                if not track.open:
-                    track.dropped_before_keyframe += 1
-                    return
-                due = False
+        if frame.kind == "video" and (due or not track.open) and not frame.keyframe:
+            # A video segment starts on a keyframe so that it plays on its own.
+            self._request_keyframe(party)
+            if not track.open:
+                track.dropped_before_keyframe += 1
+                return
+            due = False
         if due:
             self._close(track)
         if not track.open:
@@ -198,8 +197,14 @@ class SessionRecorder:
     def _close(self, track: _TrackState) -> None:
         track.open = False
         self._queue.put(
-            ("close", (track.party, track.kind), track.seq, track.frames, track.start_ms,
-             track.last_ms)
+            (
+                "close",
+                (track.party, track.kind),
+                track.seq,
+                track.frames,
+                track.start_ms,
+                track.last_ms,
+            )
         )
 
     async def stop(self) -> list[SegmentInfo]:
@@ -255,8 +260,16 @@ class SessionRecorder:
     ) -> None:
         _, _, seq, frames, start_ms, end_ms = item
         info = SegmentInfo(
-            party=key[0], kind=key[1], seq=seq, path=path.name, codec=CODECS[key[1]],
-            bytes=size, sha256=digest, frames=frames, start_ms=start_ms, end_ms=end_ms,
+            party=key[0],
+            kind=key[1],
+            seq=seq,
+            path=path.name,
+            codec=CODECS[key[1]],
+            bytes=size,
+            sha256=digest,
+            frames=frames,
+            start_ms=start_ms,
+            end_ms=end_ms,
             closed=True,
         )
         assert self._loop is not None

@@ -51,7 +51,7 @@ class ForwardTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._time_base = fractions.Fraction(1, CLOCK_RATES[kind])
-        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(FORWARD_QUEUE[kind])
+        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(FORWARD_QUEUE[kind])
         self.on_keyframe_request = on_keyframe_request
         self.forwarded = 0
         self.dropped = 0
@@ -70,7 +70,7 @@ class ForwardTrack(MediaStreamTrack):
         packet.time_base = self._time_base
         self._queue.put_nowait(packet)
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet[Any]:
         """The next packet to send."""
         packet = await self._queue.get()
         if packet is None:
@@ -138,8 +138,9 @@ class PartyLink:
         self.negotiated = True
         return str(self.pc.localDescription.sdp)
 
-    async def add_ice_candidate(self, candidate: str, sdp_mid: str | None,
-                                sdp_mline_index: int | None) -> None:
+    async def add_ice_candidate(
+        self, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
+    ) -> None:
         """Apply a trickled ICE candidate from the party."""
         if not candidate:
             return

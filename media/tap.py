@@ -104,6 +104,7 @@ class ReceiverTap:
         self._last_keyframe_request = 0.0
         self.frames = 0
         self.keyframe_requests = 0
+        self._requests: set[asyncio.Future[None]] = set()
         self._install()
 
     def _install(self) -> None:
@@ -153,4 +154,6 @@ class ReceiverTap:
             return
         self._last_keyframe_request = now
         self.keyframe_requests += 1
-        asyncio.ensure_future(self._receiver._send_rtcp_pli(sources[0].source))
+        task = asyncio.ensure_future(self._receiver._send_rtcp_pli(sources[0].source))
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+from av.video.stream import VideoStream
 
 from .recorder import sha256_file
 from .relay import PARTIES
@@ -79,7 +80,7 @@ def _read_segment(path: Path, track: TrackReport, problems: list[str]) -> int:
                 return 0
             stream = container.streams[0]
             track.codec = stream.codec_context.name
-            if stream.type == "video":
+            if isinstance(stream, VideoStream):
                 track.width, track.height = stream.codec_context.width, stream.codec_context.height
             last = track.end_s
             step = 0.0
@@ -135,7 +136,7 @@ def verify_recording(path: Path) -> VerifyReport:
         report.problems.append(
             "no manifest.json: the session was not closed (did the server stop mid-call?)"
         )
-    for name, entry in expected.items():
+    for name in expected:
         if not (path / name).is_file():
             report.problems.append(f"{name}: listed in the manifest but missing")
     tracks = {(p, k): TrackReport(p, k) for p in PARTIES for k in ("audio", "video")}
@@ -163,8 +164,10 @@ def verify_recording(path: Path) -> VerifyReport:
 def format_report(report: VerifyReport) -> str:
     """The report as a table for people."""
     lines = [f"recording {report.session_id or report.path}"]
-    lines.append(f"  {'track':<13}{'codec':<7}{'segments':>9}{'frames':>8}{'from s':>9}"
-                 f"{'to s':>9}{'length s':>10}{'gaps':>6}")
+    lines.append(
+        f"  {'track':<13}{'codec':<7}{'segments':>9}{'frames':>8}{'from s':>9}"
+        f"{'to s':>9}{'length s':>10}{'gaps':>6}"
+    )
     for t in report.tracks:
         lines.append(
             f"  {t.party + ' ' + t.kind:<13}{t.codec:<7}{t.segments:>9}{t.frames:>8}"

@@ -129,7 +129,8 @@ class CallCentre:
         if client.role is None:
             raise Unauthorised(f'join first: "{message.type}" needs a joined kiosk or agent')
         if message.type not in PERMISSIONS[client.role]:
-            raise Unauthorised(f'a {client.role} may not send "{message.type}"')
+            article = "an" if client.role[0] in "aeiou" else "a"
+            raise Unauthorised(f'{article} {client.role} may not send "{message.type}"')
         handler = getattr(self, f"_on_{message.type}")
         await handler(client, message)
 
@@ -139,7 +140,11 @@ class CallCentre:
         credential = await self.db.authenticate(message.token)
         if credential is None or credential.role != message.role:
             raise Unauthorised(f"the token is not valid for a {message.role}")
-        client.role, client.name, client.branch = credential.role, credential.name, credential.branch
+        client.role, client.name, client.branch = (
+            credential.role,
+            credential.name,
+            credential.branch,
+        )
         self.clients.add(client)
         logger.info("%s joined", client.label)
         await client.send(Joined(role=client.role, name=client.name, branch=client.branch))
@@ -158,18 +163,26 @@ class CallCentre:
 
     async def _on_request_service(self, client: Client, message: RequestService) -> None:
         if client.session is not None:
-            raise OutOfOrder("request_service", "queued" if client.session.agent is None
-                             else "in a call")
+            raise OutOfOrder(
+                "request_service", "queued" if client.session.agent is None else "in a call"
+            )
         flow = get_flow(self.flows, message.service)
         session = LiveSession(
-            id=uuid.uuid4().hex, service=message.service, flow=flow, kiosk=client,
+            id=uuid.uuid4().hex,
+            service=message.service,
+            flow=flow,
+            kiosk=client,
             state=flow.initial,
         )
         client.language = message.language
         client.session = session
         await self.db.create_session(
-            id=session.id, service=session.service, branch=client.branch,
-            kiosk_name=client.name, flow=flow.name, workflow_state=flow.initial,
+            id=session.id,
+            service=session.service,
+            branch=client.branch,
+            kiosk_name=client.name,
+            flow=flow.name,
+            workflow_state=flow.initial,
             created_at=datetime.now(UTC),
         )
         self.sessions[session.id] = session
@@ -179,11 +192,18 @@ class CallCentre:
 
     def queue_state(self) -> QueueState:
         now = time.monotonic()
-        return QueueState(waiting=[
-            {"session_id": s.id, "service": s.service, "branch": s.kiosk.branch,
-             "kiosk": s.kiosk.name, "waited_s": round(now - s.queued_at, 1)}
-            for s in self.queue
-        ])
+        return QueueState(
+            waiting=[
+                {
+                    "session_id": s.id,
+                    "service": s.service,
+                    "branch": s.kiosk.branch,
+                    "kiosk": s.kiosk.name,
+                    "waited_s": round(now - s.queued_at, 1),
+                }
+                for s in self.queue
+            ]
+        )
 
     async def _queue_changed(self) -> None:
         sends = [
@@ -212,9 +232,15 @@ class CallCentre:
         session.relay = self._make_relay(session)
         logger.info("session %s: %s accepted %s", session.id, client.label, session.kiosk.label)
         for party, peer in ((session.kiosk, client), (client, session.kiosk)):
-            await party.send(Matched(session_id=session.id, service=session.service,
-                                     flow=session.flow.name, state=session.state,
-                                     peer=peer.name))
+            await party.send(
+                Matched(
+                    session_id=session.id,
+                    service=session.service,
+                    flow=session.flow.name,
+                    state=session.state,
+                    peer=peer.name,
+                )
+            )
         await self._send_workflow_state(session, event=None)
         await self._queue_changed()
 
@@ -231,7 +257,8 @@ class CallCentre:
             on_segment=on_segment,
         )
         relay = SessionRelay(
-            session.id, recorder,
+            session.id,
+            recorder,
             on_connected=lambda: self._track(session, self._connected(session)),
             on_failed=lambda party, state: self._spawn(
                 self.end_session(session, f"{party} connection {state}", by=party)
@@ -251,10 +278,18 @@ class CallCentre:
 
     async def _save_segment(self, session: LiveSession, info: SegmentInfo) -> None:
         await self.db.save_recording_file(
-            session.id, party=info.party, kind=info.kind, seq=info.seq,
-            path=f"{session.directory}/{info.path}", codec=info.codec, bytes=info.bytes,
-            sha256=info.sha256, frames=info.frames, start_ms=info.start_ms,
-            end_ms=info.end_ms, closed=info.closed,
+            session.id,
+            party=info.party,
+            kind=info.kind,
+            seq=info.seq,
+            path=f"{session.directory}/{info.path}",
+            codec=info.codec,
+            bytes=info.bytes,
+            sha256=info.sha256,
+            frames=info.frames,
+            start_ms=info.start_ms,
+            end_ms=info.end_ms,
+            closed=info.closed,
         )
 
     async def _connected(self, session: LiveSession) -> None:
@@ -263,7 +298,8 @@ class CallCentre:
         session.t0 = session.relay.start_recording()
         logger.info("session %s: both parties connected, recording", session.id)
         await self.db.start_session(
-            session.id, agent_name=session.agent.name,
+            session.id,
+            agent_name=session.agent.name,
             started_at=datetime.fromtimestamp(session.t0, UTC),
             recording_dir=session.directory,
         )
@@ -297,17 +333,29 @@ class CallCentre:
 
     async def _on_workflow_event(self, client: Client, message: WorkflowEventMessage) -> None:
         session = self._in_call(client, "workflow_event")
-        transition = advance(session.flow, session.state, message.event,
-                             reason=message.reason, data=message.data)
+        transition = advance(
+            session.flow, session.state, message.event, reason=message.reason, data=message.data
+        )
         offset = session.offset_ms()
         await self.db.add_workflow_event(
-            session.id, event=transition.event, source=transition.source,
-            target=transition.target, actor=client.name, at=datetime.now(UTC),
-            offset_ms=offset, reason=transition.reason, data=dict(transition.data),
+            session.id,
+            event=transition.event,
+            source=transition.source,
+            target=transition.target,
+            actor=client.name,
+            at=datetime.now(UTC),
+            offset_ms=offset,
+            reason=transition.reason,
+            data=dict(transition.data),
         )
         session.state = transition.target
-        logger.info("session %s: workflow %s -> %s (%s)", session.id, transition.source,
-                    transition.target, transition.event)
+        logger.info(
+            "session %s: workflow %s -> %s (%s)",
+            session.id,
+            transition.source,
+            transition.target,
+            transition.event,
+        )
         await self._send_workflow_state(session, event=transition.event, offset_ms=offset)
 
     async def _send_workflow_state(
@@ -318,13 +366,19 @@ class CallCentre:
             if party is None:
                 continue
             language = session.kiosk.language
-            await party.send(WorkflowState(
-                session_id=session.id, flow=session.flow.name, state=session.state,
-                event=event, offset_ms=offset_ms, terminal=step.terminal,
-                title=step.title[language],
-                prompt=(step.script if party is session.agent else step.prompt)[language],
-                events=list(session.flow.events_from(session.state)),
-            ))
+            await party.send(
+                WorkflowState(
+                    session_id=session.id,
+                    flow=session.flow.name,
+                    state=session.state,
+                    event=event,
+                    offset_ms=offset_ms,
+                    terminal=step.terminal,
+                    title=step.title[language],
+                    prompt=(step.script if party is session.agent else step.prompt)[language],
+                    events=list(session.flow.events_from(session.state)),
+                )
+            )
 
     # -- ending ------------------------------------------------------------------------
 
@@ -350,8 +404,9 @@ class CallCentre:
         # Segment rows and workflow events are written before the session is closed.
         while session.pending:
             await asyncio.gather(*list(session.pending), return_exceptions=True)
-        await self.db.end_session(session.id, ended_at=datetime.now(UTC), end_reason=reason,
-                                  status=status)
+        await self.db.end_session(
+            session.id, ended_at=datetime.now(UTC), end_reason=reason, status=status
+        )
         if session.relay is not None and session.t0 is not None:
             await self._write_manifest(session)
         logger.info("session %s: ended by %s (%s)", session.id, by, reason)
@@ -393,15 +448,31 @@ def session_manifest(detail: SessionDetail) -> dict[str, Any]:
         "ended_at": s.ended_at.isoformat() if s.ended_at else None,
         "end_reason": s.end_reason,
         "segments": [
-            {"party": f.party, "kind": f.kind, "seq": f.seq, "file": Path(f.path).name,
-             "codec": f.codec, "bytes": f.bytes, "sha256": f.sha256, "frames": f.frames,
-             "start_ms": f.start_ms, "end_ms": f.end_ms}
+            {
+                "party": f.party,
+                "kind": f.kind,
+                "seq": f.seq,
+                "file": Path(f.path).name,
+                "codec": f.codec,
+                "bytes": f.bytes,
+                "sha256": f.sha256,
+                "frames": f.frames,
+                "start_ms": f.start_ms,
+                "end_ms": f.end_ms,
+            }
             for f in detail.files
         ],
         "workflow": [
-            {"seq": e.seq, "event": e.event, "from": e.source, "to": e.target,
-             "actor": e.actor, "at": e.at.isoformat(), "offset_ms": e.offset_ms,
-             "reason": e.reason}
+            {
+                "seq": e.seq,
+                "event": e.event,
+                "from": e.source,
+                "to": e.target,
+                "actor": e.actor,
+                "at": e.at.isoformat(),
+                "offset_ms": e.offset_ms,
+                "reason": e.reason,
+            }
             for e in detail.events
         ],
     }

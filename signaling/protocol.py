@@ -49,8 +49,16 @@ def _check_type(name: str, value: Any, annotation: Any, message_type: str) -> No
 
 
 def _type_name(t: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", dict: "an object",
-             Mapping: "an object", bool: "a boolean", list: "a list", type(None): "null"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        dict: "an object",
+        Mapping: "an object",
+        bool: "a boolean",
+        list: "a list",
+        type(None): "null",
+    }
     return names.get(t, getattr(t, "__name__", str(t)))
 
 
@@ -138,7 +146,7 @@ class RequestService(Message):
     def __post_init__(self) -> None:
         _require_text("service", self.service, 50)
         if self.language not in LANGUAGES:
-            raise ValueError(f'language must be one of {", ".join(LANGUAGES)}')
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
 
 
 @dataclass(frozen=True)
@@ -301,5 +309,11 @@ def parse_message(text: str | bytes) -> Message:
 
 
 CLIENT_MESSAGES: tuple[type[Message], ...] = (
-    Join, RequestService, Accept, Offer, IceCandidate, WorkflowEventMessage, Hangup,
+    Join,
+    RequestService,
+    Accept,
+    Offer,
+    IceCandidate,
+    WorkflowEventMessage,
+    Hangup,
 )

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 CENTRE = web.AppKey("centre", CallCentre)
-SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
+SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 
 
 def error_message(exc: Exception, ref: str | None) -> Error:
@@ -108,14 +108,16 @@ def create_app(settings: Settings) -> web.Application:
         if failed:
             logger.warning("%d sessions were left open by a previous run: marked failed", failed)
         app[DATABASE] = db
-        app[CENTRE] = CallCentre(db, load_flows(), settings.recordings_dir,
-                                 segment_s=settings.segment_s)
+        app[CENTRE] = CallCentre(
+            db, load_flows(), settings.recordings_dir, segment_s=settings.segment_s
+        )
         yield
         await app[CENTRE].shutdown()
         await db.close()
 
     async def close_sockets(app: web.Application) -> None:
-        for ws in set(app[SOCKETS]):
+        sockets = app[SOCKETS]
+        for ws in list(sockets):
             await ws.close(code=1001, message=b"server shutting down")
 
     app.cleanup_ctx.append(resources)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -98,6 +99,11 @@ async def test_unreachable_sqlite_path_is_storage_unavailable(tmp_path: Path) ->
             pass
     assert isinstance(info.value, ConnectionError)
     assert info.value.__cause__ is not None
+    # After a failed connect aiosqlite stops its worker thread without awaiting it;
+    # let it finish while the loop is open, or it reports to a closed loop.
+    for thread in threading.enumerate():
+        if thread.name.endswith("(_connection_worker_thread)"):
+            await asyncio.to_thread(thread.join, 5)
 
 
 async def test_unreachable_postgres_is_storage_unavailable() -> None:

@@ -1,0 +1,109 @@
+"""A complete session over loopback: real aiortc peers, real recording, decoded back."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+
+from media.analysis import (
+    av_offsets,
+    closest_look,
+    dominant_frequency,
+    find_beeps,
+    find_flashes,
+    read_audio,
+    read_video,
+)
+from media.synthetic import AGENT_LOOK, KIOSK_LOOK
+from media.verify import verify_recording
+from tests.support import RunningServer, run_session
+
+LOOKS = {"kiosk": KIOSK_LOOK, "agent": AGENT_LOOK}
+STEP_S = 1.2
+
+
+def segments(directory: Path, party: str, kind: str) -> list[Path]:
+    """A track's segment files in order."""
+    return sorted(directory.glob(f"{party}-{kind}-*.webm"))
+
+
+async def test_complete_session_is_recorded_and_verifies(server: RunningServer) -> None:
+    """Both parties' audio and video are in the recording for the whole call."""
+    session_id = await run_session(server, step_s=STEP_S)
+    detail = await server.db.get_session(session_id)
+    assert str(detail.session.status) == "ended"
+    assert detail.session.workflow_state == "completed"
+
+    # Workflow: every transition stored, in order, with increasing offsets.
+    events = [(e.source, e.event, e.target) for e in detail.events]
+    assert events == [
+        ("identity_check", "identity_verified", "consent"),
+        ("consent", "consent_given", "terms_disclosure"),
+        ("terms_disclosure", "terms_disclosed", "confirmation"),
+        ("confirmation", "customer_confirmed", "signature"),
+        ("signature", "signature_captured", "completed"),
+    ]
+    offsets = [e.offset_ms for e in detail.events if e.offset_ms is not None]
+    assert len(offsets) == len(detail.events)
+    assert offsets == sorted(offsets)
+
+    directory = server.settings.recordings_dir / session_id
+    report = await asyncio.to_thread(verify_recording, directory)
+    assert report.ok, report.problems
+    call_end_s = max(f.end_ms for f in detail.files) / 1000
+    # 5 steps of STEP_S plus a final pause: the recording spans at least that.
+    assert call_end_s > 5 * STEP_S
+
+    # Segment rows in the database match the files.
+    on_disk = sorted(p.name for p in directory.glob("*.webm"))
+    assert sorted(Path(f.path).name for f in detail.files) == on_disk
+    assert len(on_disk) >= 8  # 3 s segments over a call of > 6 s: >= 2 per track
+
+    for party, look in LOOKS.items():
+        other = AGENT_LOOK if look is KIOSK_LOOK else KIOSK_LOOK
+        video = await asyncio.to_thread(read_video, segments(directory, party, "video"))
+        audio = await asyncio.to_thread(read_audio, segments(directory, party, "audio"))
+        # Present from the start to the end of the call (within a second).
+        assert video.times[0] < 1.0 and video.times[-1] > call_end_s - 1.0
+        assert audio.start < 1.0 and audio.end > call_end_s - 1.0
+        # The right party's picture: the colour of every non-flash frame.
+        ordinary = video.mean_y < 200
+        for i in np.flatnonzero(ordinary)[::10]:
+            assert closest_look(video.mean_yuv(int(i)), [look, other]) is look
+        # 15 fps for the whole span, within a small margin.
+        expected_frames = (video.times[-1] - video.times[0]) * 15 + 1
+        assert abs(len(video) - expected_frames) <= 0.03 * expected_frames + 2
+        # Each party's tone (between beeps: take the first 0.5 s after a beep ends).
+        beeps = find_beeps(audio)
+        assert len(beeps) >= 2
+        start = int((beeps[0] + 0.3 - audio.start) * audio.sample_rate)
+        tone = audio.samples[start : start + audio.sample_rate // 2]
+        assert abs(dominant_frequency(tone, audio.sample_rate) - look.tone_hz) < 10
+        # Audio and video of each party in sync: flash and beep were made together.
+        offsets_s = av_offsets(find_flashes(video), beeps)
+        assert len(offsets_s) >= 2
+        assert max(abs(o) for o in offsets_s) < 0.060, offsets_s
+
+
+async def test_console_shows_the_session(server: RunningServer) -> None:
+    """A supervisor signs in and sees the recorded session with its timeline."""
+    import aiohttp
+
+    session_id = await run_session(server, step_s=STEP_S)
+    token = await server.db.add_credential("supervisor", "sup-1")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{server.url}/console", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/console/login"
+        async with http.post(f"{server.url}/console/login", data={"token": "wrong"}) as r:
+            assert r.status == 401
+        async with http.post(f"{server.url}/console/login", data={"token": token}) as r:
+            assert r.status == 200
+            page = await r.text()
+            assert session_id[:8] in page
+        async with http.get(f"{server.url}/console/sessions/{session_id}") as r:
+            page = await r.text()
+            assert r.status == 200
+            for text in ("signature_captured", "kiosk video", "agent audio", "completed"):
+                assert text in page

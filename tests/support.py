@@ -1,0 +1,58 @@
+"""Helpers shared by the tests: a running server and a complete scripted session."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from agent_console import ScriptedAgent
+from dualrec.settings import Settings
+from kiosk_client import Kiosk, open_source
+from media.synthetic import AGENT_LOOK, KIOSK_LOOK
+from signaling.server import CENTRE, DATABASE
+from storage import Database
+
+
+@dataclass
+class RunningServer:
+    """A server started for one test."""
+
+    runner: web.AppRunner
+    url: str
+    settings: Settings
+
+    @property
+    def ws_url(self) -> str:
+        """The signalling endpoint."""
+        return self.url.replace("http", "ws", 1) + "/ws"
+
+    @property
+    def db(self) -> Database:
+        """The server's database."""
+        return self.runner.app[DATABASE]
+
+    @property
+    def centre(self):  # type: ignore[no-untyped-def]
+        """The server's call centre."""
+        return self.runner.app[CENTRE]
+
+
+async def run_session(server: RunningServer, *, step_s: float = 1.2, suffix: str = "1") -> str:
+    """One complete card-opening session between a synthetic kiosk and a scripted agent."""
+    kiosk_token = await server.db.add_credential("kiosk", f"BJ-001-K{suffix}", "BJ-001")
+    agent_token = await server.db.add_credential("agent", f"agent-{suffix}")
+    kiosk = Kiosk(server.ws_url, kiosk_token, open_source("synthetic", KIOSK_LOOK, pulse=True))
+    agent = ScriptedAgent(
+        server.ws_url, agent_token, open_source("synthetic", AGENT_LOOK, pulse=True), step_s=step_s
+    )
+    kiosk_result, agent_result = await asyncio.gather(kiosk.run(), agent.run())
+    assert kiosk_result.ended is not None and agent_result.ended is not None
+    assert kiosk_result.session_id == agent_result.session_id
+    # Each side saw the other's media through the relay.
+    for result in (kiosk_result, agent_result):
+        assert result.received_frames["video"] > 50
+        assert result.received_frames["audio"] > 200
+    assert agent_result.session_id is not None
+    return agent_result.session_id
