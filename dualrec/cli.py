@@ -21,6 +21,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         database_url=getattr(args, "database_url", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        segment_s=getattr(args, "segment_seconds", None),
     )
 
 
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_options(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--segment-seconds", type=float, help="recording segment length (10)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="run one complete double-recorded session")

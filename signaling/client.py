@@ -47,6 +47,7 @@ class SignalingClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = asyncio.Event()
 
     async def connect(self) -> Joined:
         """Open the WebSocket and join with the token."""
@@ -71,6 +72,7 @@ class SignalingClient:
                 self.history.append(message)
                 await self._inbox.put(message)
         finally:
+            self._closed.set()
             await self._inbox.put(None)
 
     async def send(self, message: Message) -> None:
@@ -102,6 +104,13 @@ class SignalingClient:
         if message is None:
             raise SignalingError("the server closed the connection")
         return message
+
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, but raise at once if the server closes the connection."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), seconds)
+        if self._closed.is_set():
+            raise SignalingError("the server closed the connection")
 
     async def negotiate(self, tracks: Sequence[MediaStreamTrack]) -> None:
         """Open the peer connection with the relay, sending ``tracks``."""

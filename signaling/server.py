@@ -102,18 +102,16 @@ def create_app(settings: Settings) -> web.Application:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.database)
-        await db.start()
-        failed = await db.fail_open_sessions("server restarted", datetime.now(UTC))
-        if failed:
-            logger.warning("%d sessions were left open by a previous run: marked failed", failed)
-        app[DATABASE] = db
-        app[CENTRE] = CallCentre(
-            db, load_flows(), settings.recordings_dir, segment_s=settings.segment_s
-        )
-        yield
-        await app[CENTRE].shutdown()
-        await db.close()
+        async with Database(settings.database) as db:
+            failed = await db.fail_open_sessions("server restarted", datetime.now(UTC))
+            if failed:
+                logger.warning("%d sessions were left open by a previous run: marked failed", failed)
+            app[DATABASE] = db
+            app[CENTRE] = CallCentre(
+                db, load_flows(), settings.recordings_dir, segment_s=settings.segment_s
+            )
+            yield
+            await app[CENTRE].shutdown()
 
     async def close_sockets(app: web.Application) -> None:
         sockets = app[SOCKETS]

@@ -1,0 +1,111 @@
+"""A server killed with SIGKILL mid-call: what was recorded stays readable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from agent_console import ScriptedAgent
+from kiosk_client import Kiosk, open_source
+from media.analysis import read_audio, read_video
+from media.synthetic import AGENT_LOOK, KIOSK_LOOK
+from media.verify import verify_recording
+from storage import Database
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def start_serve(data_dir: Path, port: int) -> asyncio.subprocess.Process:
+    """``dualrec serve`` as its own process; returns once it answers /healthz."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dualrec", "serve", "--data-dir", str(data_dir),
+        "--port", str(port), "--segment-seconds", "3",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    if r.status == 200:
+                        return process
+            await asyncio.sleep(0.1)
+    process.kill()
+    raise AssertionError("the server did not start")
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    (tmp_path / "var").mkdir()
+    async with Database(f"sqlite:///{tmp_path / 'var' / 'dualrec.db'}") as db:
+        yield db
+
+
+async def test_sigkill_mid_call_keeps_what_was_recorded(
+    tmp_path: Path, database: Database
+) -> None:
+    data_dir, port = tmp_path / "var", free_port()
+    server = await start_serve(data_dir, port)
+    try:
+        kiosk_token = await database.add_credential("kiosk", "K1", "BJ-001")
+        agent_token = await database.add_credential("agent", "A1")
+        url = f"ws://127.0.0.1:{port}/ws"
+        kiosk = Kiosk(url, kiosk_token, open_source("synthetic", KIOSK_LOOK, pulse=True))
+        # Steps far apart: the call is still going when the server is killed.
+        agent = ScriptedAgent(url, agent_token, open_source("synthetic", AGENT_LOOK, pulse=True),
+                              step_s=60)
+        calls = asyncio.gather(kiosk.run(), agent.run(), return_exceptions=True)
+        started = None
+        for _ in range(200):
+            sessions = await database.list_sessions()
+            if sessions and sessions[0].started_at is not None:
+                started = sessions[0]
+                break
+            await asyncio.sleep(0.1)
+        assert started is not None and started.started_at is not None
+        await asyncio.sleep(7.5)
+        killed_at = time.time()
+        os.kill(server.pid, signal.SIGKILL)
+        await server.wait()
+        await asyncio.wait_for(calls, 60)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+    directory = data_dir / "recordings" / started.id
+    report = await asyncio.to_thread(verify_recording, directory)
+    # Not complete (no manifest) - but every segment decodes, nothing is unreadable.
+    assert not report.ok
+    assert report.problems == [
+        "no manifest.json: the session was not closed (did the server stop mid-call?)"
+    ]
+    lost_s = killed_at - started.started_at.timestamp()
+    for party in ("kiosk", "agent"):
+        video = await asyncio.to_thread(read_video, sorted(directory.glob(f"{party}-video-*")))
+        audio = await asyncio.to_thread(read_audio, sorted(directory.glob(f"{party}-audio-*")))
+        # At most the last 2 seconds before the kill are lost.
+        assert video.times[-1] > lost_s - 2.0, (party, video.times[-1], lost_s)
+        assert audio.end > lost_s - 2.0, (party, audio.end, lost_s)
+        assert video.times[0] < 1.0 and audio.start < 1.0
+
+    # The next start marks the session failed, and says why.
+    server = await start_serve(data_dir, port)
+    server.send_signal(signal.SIGINT)
+    await server.wait()
+    detail = await database.get_session(started.id)
+    assert str(detail.session.status) == "failed"
+    assert detail.session.end_reason == "server restarted"
