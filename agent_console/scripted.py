@@ -14,6 +14,7 @@ from signaling import (
     Hangup,
     Matched,
     QueueState,
+    ServerRefused,
     SessionEnded,
     SignalingClient,
     WorkflowEventMessage,
@@ -58,12 +59,7 @@ class ScriptedAgent:
         try:
             joined = await client.connect()
             self._progress(f"agent {joined.name} signed in, waiting for a customer")
-            while True:
-                queue = await client.expect(QueueState, timeout=600.0)
-                if queue.waiting:
-                    break
-            await client.send(Accept(session_id=queue.waiting[0]["session_id"]))
-            matched = await client.expect(Matched)
+            matched = await self._take_next_customer()
             result.session_id = matched.session_id
             state = await client.expect(WorkflowState)
             result.steps.append(state)
@@ -85,6 +81,20 @@ class ScriptedAgent:
                 track.stop()
             await client.close()
         return result
+
+    async def _take_next_customer(self) -> Matched:
+        """Accept the head of the queue; another agent may be quicker, then wait again."""
+        client = self.client
+        while True:
+            queue = await client.expect(QueueState, timeout=600.0)
+            if not queue.waiting:
+                continue
+            await client.send(Accept())
+            try:
+                return await client.expect(Matched)
+            except ServerRefused as exc:
+                if exc.error.code != "out_of_order":
+                    raise
 
     async def _wait_for_media(self, timeout: float = 20.0) -> None:
         async with asyncio.timeout(timeout):

@@ -17,6 +17,7 @@ from workflow import TransitionNotAllowed, UnknownFlow, WorkflowError, load_flow
 
 from .errors import SignalingError
 from .hub import CallCentre, Client
+from .lag import LagMonitor
 from .protocol import MAX_MESSAGE_BYTES, Error, Message, parse_message
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 CENTRE = web.AppKey("centre", CallCentre)
+LAG = web.AppKey("lag", LagMonitor)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 
 
@@ -86,10 +88,19 @@ async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness for operators and load balancers."""
+    """Liveness for operators, load balancers and benchmarks (no personal data)."""
     centre = request.app[CENTRE]
+    try:
+        since = float(request.query.get("since", "0"))
+    except ValueError:
+        raise web.HTTPBadRequest(text='"since" must be a Unix time in seconds') from None
     return web.json_response(
-        {"status": "ok", "sessions": len(centre.sessions), "waiting": len(centre.queue)}
+        {
+            "status": "ok",
+            "sessions": len(centre.sessions),
+            "waiting": len(centre.queue),
+            "loop_lag": request.app[LAG].summary(since),
+        }
     )
 
 
@@ -98,6 +109,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[SETTINGS] = settings
     app[SOCKETS] = weakref.WeakSet()
+    app[LAG] = LagMonitor()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +122,9 @@ def create_app(settings: Settings) -> web.Application:
             app[CENTRE] = CallCentre(
                 db, load_flows(), settings.recordings_dir, segment_s=settings.segment_s
             )
+            app[LAG].start()
             yield
+            await app[LAG].stop()
             await app[CENTRE].shutdown()
 
     async def close_sockets(app: web.Application) -> None:
