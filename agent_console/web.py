@@ -149,17 +149,20 @@ def session_figures(detail: Any) -> dict[str, Any]:
         t["start_ms"] = min(t["start_ms"], f.start_ms)
         t["end_ms"] = max(t["end_ms"], f.end_ms)
     total = max([t["end_ms"] for t in tracks.values()] or [0]) or 1
-    steps = []
     events = [e for e in detail.events if e.offset_ms is not None]
-    for i, e in enumerate(events):
-        end = events[i + 1].offset_ms if i + 1 < len(events) else total
+    # The step in force when the recording started, then one entry per transition.
+    first = events[0].source if events else detail.session.workflow_state
+    marks = [(first, "start", 0)] + [(e.target, e.event, e.offset_ms or 0) for e in events]
+    steps = []
+    for i, (name, event, offset) in enumerate(marks):
+        end = marks[i + 1][2] if i + 1 < len(marks) else total
         steps.append(
             {
-                "name": e.target,
-                "event": e.event,
-                "offset_ms": e.offset_ms,
-                "left": 100 * e.offset_ms / total,
-                "width": max(0.5, 100 * (end - e.offset_ms) / total),
+                "name": name,
+                "event": event,
+                "offset_ms": offset,
+                "left": 100 * offset / total,
+                "width": max(0.5, 100 * (end - offset) / total),
             }
         )
     bars = [

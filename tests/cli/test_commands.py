@@ -1,0 +1,128 @@
+"""The ``dualrec`` command as a user runs it: demo, verify and credentials."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def dualrec(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m dualrec ARGS`` and capture its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dualrec", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One ``dualrec demo --json`` run shared by the tests of this module."""
+    data_dir = tmp_path_factory.mktemp("demo") / "var"
+    result = dualrec("demo", "--json", "--data-dir", str(data_dir), "--step-seconds", "1")
+    data: dict[str, Any] = json.loads(result.stdout)
+    data["data_dir"] = str(data_dir)
+    data["stderr"] = result.stderr
+    return data
+
+
+def test_demo_runs_a_complete_session(demo: dict[str, Any]) -> None:
+    assert demo["verified"] is True and demo["problems"] == []
+    assert demo["status"] == "ended"
+    assert set(demo["frames"]) == {"kiosk-audio", "kiosk-video", "agent-audio", "agent-video"}
+    # 15 fps video and 50 audio frames a second over the call.
+    assert demo["frames"]["kiosk-video"] >= 12 * demo["duration_s"]
+    assert demo["frames"]["agent-audio"] >= 45 * demo["duration_s"]
+    assert [s["to"] for s in demo["workflow"]] == [
+        "consent",
+        "terms_disclosure",
+        "confirmation",
+        "signature",
+        "completed",
+    ]
+    assert all(Path(f).is_file() for f in demo["files"])
+    # Progress went to stderr while it ran.
+    assert "step completed" in demo["stderr"]
+
+
+def copy_recording(demo: dict[str, Any], tmp_path: Path) -> Path:
+    source = Path(demo["recording_dir"])
+    target = tmp_path / source.name
+    shutil.copytree(source, target)
+    return target
+
+
+def test_verify_accepts_the_demo_recording(demo: dict[str, Any]) -> None:
+    result = dualrec("verify", demo["session_id"], "--data-dir", demo["data_dir"])
+    assert "OK: complete and readable" in result.stdout
+    for track in ("kiosk video", "kiosk audio", "agent video", "agent audio"):
+        assert track in result.stdout
+    report = json.loads(dualrec("verify", demo["recording_dir"], "--json").stdout)
+    assert report["ok"] is True
+    assert {t["codec"] for t in report["tracks"]} == {"vp8", "opus"}
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _garble(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[: len(data) // 2] = bytes(len(data) // 2)
+    path.write_bytes(bytes(data))
+
+
+DAMAGE: list[tuple[str, Callable[[Path], None], str]] = [
+    ("truncated", _truncate, "truncated"),
+    ("emptied", lambda p: p.write_bytes(b""), "no frame"),
+    ("garbled", _garble, "altered"),
+    ("deleted", lambda p: p.unlink(), "listed in the manifest but missing"),
+]
+
+
+@pytest.mark.parametrize(("what", "damage", "expected"), DAMAGE, ids=[d[0] for d in DAMAGE])
+def test_verify_fails_on_a_damaged_recording(
+    demo: dict[str, Any],
+    tmp_path: Path,
+    what: str,
+    damage: Callable[[Path], None],
+    expected: str,
+) -> None:
+    folder = copy_recording(demo, tmp_path)
+    segment = sorted(folder.glob("kiosk-video-*.webm"))[0]
+    damage(segment)
+    result = dualrec("verify", str(folder), check=False)
+    assert result.returncode == 1, result.stdout
+    assert expected in result.stdout and segment.name in result.stdout
+
+
+def test_verify_fails_on_a_missing_recording(tmp_path: Path) -> None:
+    result = dualrec("verify", "no-such-session", "--data-dir", str(tmp_path), check=False)
+    assert result.returncode == 1
+    assert "no recording at" in result.stdout
+
+
+def test_credentials_are_printed_once_and_refused_twice(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "var")
+    token = dualrec(
+        "kiosks", "enroll", "SZ-003-K1", "--branch", "SZ-003", "--data-dir", data_dir
+    ).stdout.strip()
+    assert len(token) >= 40
+    again = dualrec(
+        "kiosks", "enroll", "SZ-003-K1", "--branch", "SZ-003", "--data-dir", data_dir, check=False
+    )
+    assert again.returncode == 1 and "SZ-003-K1" in again.stderr
+    assert token not in again.stderr
+    user = dualrec("users", "add", "li.wei", "--role", "auditor", "--data-dir", data_dir)
+    assert user.stdout.strip() != token
