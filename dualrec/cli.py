@@ -101,14 +101,46 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Read a recording back and report; non-zero when it is not complete and readable."""
+    from media import IntegrityError, load_public_key
     from media.verify import format_report, verify_recording
 
+    settings = _settings(args)
     path = Path(args.target)
     if not path.exists():
-        path = _settings(args).recordings_dir / args.target
-    report = verify_recording(path)
+        path = settings.recordings_dir / args.target
+    # The manifest must be signed by this server's key (or the one given), so that a
+    # re-signed forgery is caught too.
+    key_file = args.public_key or settings.signing_key_path
+    trusted = None
+    if args.public_key or key_file.exists():
+        try:
+            trusted = load_public_key(_public_pem(key_file))
+        except (OSError, IntegrityError) as exc:
+            print(f"dualrec verify: cannot read the key {key_file}: {exc}", file=sys.stderr)
+            return 2
+    report = verify_recording(path, trusted)
     print(report.to_json() if args.json else format_report(report))
     return 0 if report.ok else 1
+
+
+def _public_pem(path: Path) -> bytes:
+    """The public key PEM from a public key file or the server's private key file."""
+    from media import load_or_create_signing_key, public_key_pem
+
+    data = path.read_bytes()
+    if b"PRIVATE KEY" in data:
+        return public_key_pem(load_or_create_signing_key(path))
+    return data
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Print the public half of the server's recording-signing key."""
+    from media import key_id, load_or_create_signing_key, public_key_pem
+
+    key = load_or_create_signing_key(_settings(args).signing_key_path)
+    print(public_key_pem(key).decode(), end="")
+    print(f"# key id {key_id(key.public_key())}", file=sys.stderr)
+    return 0
 
 
 def cmd_credential(args: argparse.Namespace) -> int:
@@ -164,7 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("target", help="a session id, a recording folder or a segment file")
     data_options(verify)
     verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--public-key", type=Path, help="trusted public key PEM (default: this server's key)"
+    )
     verify.set_defaults(func=cmd_verify)
+
+    keys = sub.add_parser("keys", help="the recording-signing key")
+    export = keys.add_subparsers(dest="action", required=True).add_parser(
+        "export", help="print the public key (PEM) for auditors"
+    )
+    data_options(export)
+    export.set_defaults(func=cmd_keys)
 
     for group, role, what in (("kiosks", "kiosk", "enroll"), ("users", None, "add")):
         p = sub.add_parser(group, help=f"{what} {group}")

@@ -29,6 +29,11 @@ class Settings:
         return self.data_dir / "recordings"
 
     @property
+    def signing_key_path(self) -> Path:
+        """The server's Ed25519 key that signs every recording's manifest."""
+        return self.data_dir / "keys" / "recording-signing-key.pem"
+
+    @property
     def database(self) -> str:
         """The database URL in force."""
         if self.database_url:

@@ -1,6 +1,19 @@
 """The media relay and the double-recording (aiortc, PyAV)."""
 
 from .errors import MediaError, NegotiationError, RecordingError
+from .integrity import (
+    ChainLog,
+    HashChain,
+    IntegrityError,
+    IntegrityReport,
+    check_integrity,
+    key_id,
+    load_or_create_signing_key,
+    load_public_key,
+    public_key_pem,
+    sign_manifest,
+    write_signed_manifest,
+)
 from .recorder import SegmentInfo, SessionRecorder, segment_name, sha256_file
 from .relay import PARTIES, ForwardTrack, PartyLink, SessionRelay, other_party
 from .tap import EncodedFrame, ReceiverTap
@@ -8,8 +21,12 @@ from .timeline import PartyClock, PlacedFrame, TrackClock
 
 __all__ = [
     "PARTIES",
+    "ChainLog",
     "EncodedFrame",
     "ForwardTrack",
+    "HashChain",
+    "IntegrityError",
+    "IntegrityReport",
     "MediaError",
     "NegotiationError",
     "PartyClock",
@@ -21,7 +38,14 @@ __all__ = [
     "SessionRecorder",
     "SessionRelay",
     "TrackClock",
+    "check_integrity",
+    "key_id",
+    "load_or_create_signing_key",
+    "load_public_key",
     "other_party",
+    "public_key_pem",
     "segment_name",
     "sha256_file",
+    "sign_manifest",
+    "write_signed_manifest",
 ]

@@ -25,6 +25,7 @@ from typing import Any
 import av
 
 from .errors import RecordingError
+from .integrity import ChainLog
 from .tap import vp8_size
 from .timeline import PlacedFrame
 
@@ -138,6 +139,8 @@ class SessionRecorder:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.t0: float | None = None
+        self.chain: ChainLog | None = None
+        self._session_id = ""
         self.segments: list[SegmentInfo] = []
         self.errors: list[str] = []
 
@@ -146,10 +149,10 @@ class SessionRecorder:
         """Whether the recorder has started and not stopped."""
         return self._thread is not None
 
-    def start(self, t0: float) -> None:
+    def start(self, t0: float, session_id: str) -> None:
         """Start the timeline at wall-clock ``t0`` and the writer thread."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.t0 = t0
+        self._session_id = session_id
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
@@ -231,6 +234,16 @@ class SessionRecorder:
     def _run(self) -> None:
         segments: dict[tuple[str, str], _Segment] = {}
         failed: set[tuple[str, str]] = set()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # Each closed segment's hash enters the chain at once (see media.integrity).
+            chain = self.chain = ChainLog(self.directory, self._session_id)
+        except OSError as exc:
+            self.errors.append(f"cannot start the recording: {exc}")
+            logger.error("recording %s cannot start: %s", self.directory.name, exc)
+            while self._queue.get() is not None:
+                pass
+            return
         while (item := self._queue.get()) is not None:
             command, key = item[0], item[1]
             try:
@@ -244,6 +257,7 @@ class SessionRecorder:
                 elif command == "close":
                     segment = segments.pop(key)
                     size, digest = segment.close()
+                    chain.add(segment.path.name, digest, size)
                     self._report(key, item, segment.path, size, digest)
             except (av.FFmpegError, OSError, RecordingError) as exc:
                 # Keep the other tracks going; this track resumes at its next segment.
@@ -254,6 +268,7 @@ class SessionRecorder:
                 self.errors.append(message)
         for segment in segments.values():
             segment.container.close()
+        chain.close()
 
     def _report(
         self, key: tuple[str, str], item: tuple[Any, ...], path: Path, size: int, digest: str

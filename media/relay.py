@@ -216,7 +216,7 @@ class SessionRelay:
     def start_recording(self) -> float:
         """Start the recording timeline now; returns its wall-clock origin."""
         t0 = time.time()
-        self.recorder.start(t0)
+        self.recorder.start(t0, self.session_id)
         for party in PARTIES:
             self.request_keyframe(party)
         return t0

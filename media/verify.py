@@ -10,8 +10,9 @@ from typing import Any
 
 import av
 from av.video.stream import VideoStream
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .recorder import sha256_file
+from .integrity import MANIFEST_FILE, check_integrity
 from .relay import PARTIES
 
 #: A pause between consecutive frames longer than this is reported as a gap (seconds).
@@ -49,6 +50,7 @@ class VerifyReport:
     path: str
     session_id: str | None = None
     closed: bool = False
+    signed_by: str | None = None
     tracks: list[TrackReport] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -106,8 +108,12 @@ def _read_segment(path: Path, track: TrackReport, problems: list[str]) -> int:
     return frames
 
 
-def verify_recording(path: Path) -> VerifyReport:
-    """Check a session's recording folder (or one segment file) and report on it."""
+def verify_recording(path: Path, trusted_key: Ed25519PublicKey | None = None) -> VerifyReport:
+    """Check a session's recording folder (or one segment file) and report on it.
+
+    With ``trusted_key`` the manifest must be signed by that key (the server's), not
+    merely by the key embedded in it.
+    """
     report = VerifyReport(path=str(path))
     if path.is_file():
         match = SEGMENT_RE.match(path.name)
@@ -122,38 +128,24 @@ def verify_recording(path: Path) -> VerifyReport:
         return report
     report.session_id = path.name
     files = sorted(p for p in path.iterdir() if SEGMENT_RE.match(p.name))
+    # Tamper evidence: the signed manifest and the hash chain (media.integrity).
+    integrity = check_integrity(path, trusted_public_key=trusted_key)
+    report.session_id = integrity.session_id or report.session_id
+    report.closed = integrity.signed
+    report.signed_by = integrity.key_id
+    report.problems.extend(integrity.problems)
     expected: dict[str, dict[str, Any]] = {}
-    manifest_path = path / "manifest.json"
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text("utf-8"))
-            expected = {s["file"]: s for s in manifest["segments"]}
-            report.session_id = manifest.get("session_id", report.session_id)
-            report.closed = True
-        except (ValueError, KeyError, TypeError) as exc:
-            report.problems.append(f"manifest.json is unreadable: {exc}")
-    else:
-        report.problems.append(
-            "no manifest.json: the session was not closed (did the server stop mid-call?)"
-        )
-    for name in expected:
-        if not (path / name).is_file():
-            report.problems.append(f"{name}: listed in the manifest but missing")
+    if integrity.signed:
+        manifest = json.loads((path / MANIFEST_FILE).read_text("utf-8"))
+        expected = {s["file"]: s for s in manifest.get("segments", [])}
     tracks = {(p, k): TrackReport(p, k) for p in PARTIES for k in ("audio", "video")}
     for file in files:
         match = SEGMENT_RE.match(file.name)
         assert match is not None
         frames = _read_segment(file, tracks[match[1], match[2]], report.problems)
         entry = expected.get(file.name)
-        if report.closed and entry is None:
-            report.problems.append(f"{file.name}: not in the manifest")
-        elif entry is not None:
-            if file.stat().st_size != entry["bytes"] or sha256_file(file) != entry["sha256"]:
-                report.problems.append(f"{file.name}: differs from the manifest (altered)")
-            if frames < entry["frames"]:
-                report.problems.append(
-                    f"{file.name}: truncated ({frames} of {entry['frames']} frames)"
-                )
+        if entry is not None and frames < entry["frames"]:
+            report.problems.append(f"{file.name}: truncated ({frames} of {entry['frames']} frames)")
     for track in tracks.values():
         if track.segments == 0:
             report.problems.append(f"{track.party} {track.kind}: no recording")
@@ -177,5 +169,7 @@ def format_report(report: VerifyReport) -> str:
             lines.append(f"      gap of {length:.2f} s at {at:.2f} s")
     for problem in report.problems:
         lines.append(f"  PROBLEM: {problem}")
+    if report.signed_by and report.ok:
+        lines.append(f"  signed by key {report.signed_by}; hash chain intact")
     lines.append("  OK: complete and readable" if report.ok else "  NOT OK")
     return "\n".join(lines)

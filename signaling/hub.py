@@ -10,7 +10,6 @@ MediaError and StorageError through) for the server to turn into ``error`` messa
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -20,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from media import SegmentInfo, SessionRecorder, SessionRelay
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from media import SegmentInfo, SessionRecorder, SessionRelay, sign_manifest, write_signed_manifest
 from storage import Database, SessionDetail
 from workflow import Flow, advance, get_flow
 
@@ -107,10 +108,12 @@ class CallCentre:
         db: Database,
         flows: dict[str, Flow],
         recordings_dir: Path,
+        signing_key: Ed25519PrivateKey,
         *,
         segment_s: float = 10.0,
     ) -> None:
         self.db = db
+        self.signing_key = signing_key
         self.flows = flows
         self.recordings_dir = recordings_dir
         self.segment_s = segment_s
@@ -420,11 +423,16 @@ class CallCentre:
         await self._queue_changed()
 
     async def _write_manifest(self, session: LiveSession) -> None:
+        """Sign the session's facts, segments and workflow log with the server's key."""
+        assert session.relay is not None
+        chain = session.relay.recorder.chain
+        if chain is None:
+            return
         detail = await self.db.get_session(session.id)
-        manifest = session_manifest(detail)
-        path = self.recordings_dir / session.directory / "manifest.json"
-        text = json.dumps(manifest, ensure_ascii=False, indent=2)
-        await asyncio.to_thread(path.write_text, text, "utf-8")
+        signed = sign_manifest(session_manifest(detail), chain.chain, self.signing_key)
+        await asyncio.to_thread(
+            write_signed_manifest, self.recordings_dir / session.directory, signed
+        )
 
     async def shutdown(self) -> None:
         """End every live session (server shutting down): recordings are closed cleanly."""

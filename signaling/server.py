@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from aiohttp import WSMsgType, web
 
 from agent_console import setup_console
 from dualrec.settings import Settings
-from media import MediaError, NegotiationError
+from media import MediaError, NegotiationError, load_or_create_signing_key
 from storage import Database, StorageError
 from workflow import TransitionNotAllowed, UnknownFlow, WorkflowError, load_flows
 
@@ -114,13 +115,16 @@ def create_app(settings: Settings) -> web.Application:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        key = await asyncio.to_thread(load_or_create_signing_key, settings.signing_key_path)
         async with Database(settings.database) as db:
             failed = await db.fail_open_sessions("server restarted", datetime.now(UTC))
             if failed:
-                logger.warning("%d sessions were left open by a previous run: marked failed", failed)
+                logger.warning(
+                    "%d sessions were left open by a previous run: marked failed", failed
+                )
             app[DATABASE] = db
             app[CENTRE] = CallCentre(
-                db, load_flows(), settings.recordings_dir, segment_s=settings.segment_s
+                db, load_flows(), settings.recordings_dir, key, segment_s=settings.segment_s
             )
             app[LAG].start()
             yield

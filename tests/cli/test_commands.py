@@ -83,11 +83,15 @@ def _garble(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
 DAMAGE: list[tuple[str, Callable[[Path], None], str]] = [
     ("truncated", _truncate, "truncated"),
-    ("emptied", lambda p: p.write_bytes(b""), "no frame"),
+    ("emptied", _empty, "no frame"),
     ("garbled", _garble, "altered"),
-    ("deleted", lambda p: p.unlink(), "listed in the manifest but missing"),
+    ("deleted", Path.unlink, "missing"),
 ]
 
 

@@ -32,9 +32,18 @@ def free_port() -> int:
 async def start_serve(data_dir: Path, port: int) -> asyncio.subprocess.Process:
     """``dualrec serve`` as its own process; returns once it answers /healthz."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dualrec", "serve", "--data-dir", str(data_dir),
-        "--port", str(port), "--segment-seconds", "3",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "dualrec",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--segment-seconds",
+        "3",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     async with aiohttp.ClientSession() as http:
         for _ in range(100):
@@ -54,9 +63,7 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
         yield db
 
 
-async def test_sigkill_mid_call_keeps_what_was_recorded(
-    tmp_path: Path, database: Database
-) -> None:
+async def test_sigkill_mid_call_keeps_what_was_recorded(tmp_path: Path, database: Database) -> None:
     data_dir, port = tmp_path / "var", free_port()
     server = await start_serve(data_dir, port)
     try:
@@ -65,8 +72,9 @@ async def test_sigkill_mid_call_keeps_what_was_recorded(
         url = f"ws://127.0.0.1:{port}/ws"
         kiosk = Kiosk(url, kiosk_token, open_source("synthetic", KIOSK_LOOK, pulse=True))
         # Steps far apart: the call is still going when the server is killed.
-        agent = ScriptedAgent(url, agent_token, open_source("synthetic", AGENT_LOOK, pulse=True),
-                              step_s=60)
+        agent = ScriptedAgent(
+            url, agent_token, open_source("synthetic", AGENT_LOOK, pulse=True), step_s=60
+        )
         calls = asyncio.gather(kiosk.run(), agent.run(), return_exceptions=True)
         started = None
         for _ in range(200):
@@ -88,11 +96,13 @@ async def test_sigkill_mid_call_keeps_what_was_recorded(
 
     directory = data_dir / "recordings" / started.id
     report = await asyncio.to_thread(verify_recording, directory)
-    # Not complete (no manifest) - but every segment decodes, nothing is unreadable.
+    # Not complete (unsigned; the segments open at the kill were not chained yet), but
+    # every segment decodes and every chained one is intact.
     assert not report.ok
-    assert report.problems == [
-        "no manifest.json: the session was not closed (did the server stop mid-call?)"
-    ]
+    assert "unsigned: session not closed (no manifest.json)" in report.problems
+    others = [p for p in report.problems if not p.startswith("unsigned")]
+    assert len(others) <= 4, others
+    assert all(p.startswith("added: ") and "not chained" in p for p in others), others
     lost_s = killed_at - started.started_at.timestamp()
     for party in ("kiosk", "agent"):
         video = await asyncio.to_thread(read_video, sorted(directory.glob(f"{party}-video-*")))
