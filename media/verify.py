@@ -12,7 +12,7 @@ import av
 from av.video.stream import VideoStream
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .integrity import MANIFEST_FILE, check_integrity
+from .integrity import CHAIN_FILE, MANIFEST_FILE, ChainLog, check_integrity
 from .relay import PARTIES
 
 #: A pause between consecutive frames longer than this is reported as a gap (seconds).
@@ -135,6 +135,11 @@ def verify_recording(path: Path, trusted_key: Ed25519PublicKey | None = None) ->
     report.signed_by = integrity.key_id
     report.problems.extend(integrity.problems)
     expected: dict[str, dict[str, Any]] = {}
+    chained = (
+        {e.file for e in ChainLog.load(path / CHAIN_FILE).entries}
+        if (path / CHAIN_FILE).is_file()
+        else set()
+    )
     if integrity.signed:
         manifest = json.loads((path / MANIFEST_FILE).read_text("utf-8"))
         expected = {s["file"]: s for s in manifest.get("segments", [])}
@@ -142,7 +147,12 @@ def verify_recording(path: Path, trusted_key: Ed25519PublicKey | None = None) ->
     for file in files:
         match = SEGMENT_RE.match(file.name)
         assert match is not None
-        frames = _read_segment(file, tracks[match[1], match[2]], report.problems)
+        found: list[str] = []
+        frames = _read_segment(file, tracks[match[1], match[2]], found)
+        if frames == 0 and not report.closed and file.name not in chained:
+            # Opened just as the server stopped: nothing was lost in it.
+            found = [f"{file.name}: empty (opened as the recording stopped)"]
+        report.problems.extend(found)
         entry = expected.get(file.name)
         if entry is not None and frames < entry["frames"]:
             report.problems.append(f"{file.name}: truncated ({frames} of {entry['frames']} frames)")

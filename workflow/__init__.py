@@ -1,29 +1,82 @@
 """Pure state machines of the business flows: flows are data, loaded from TOML and validated."""
 
-from workflow.engine import Transition, advance
+from workflow.context import COLLECTABLE, FlowContext
+from workflow.engine import Transition, advance, collect, deadline, expired, missing_evidence
 from workflow.errors import (
+    ClockRequired,
     FlowDefinitionError,
     FlowFinished,
+    GuardFailed,
+    InvalidAnswers,
+    InvalidContext,
+    InvalidCreditCode,
+    InvalidData,
+    InvalidIdNumber,
     MissingAbortReason,
+    MissingData,
+    MissingEvidence,
+    StepRefused,
     TransitionNotAllowed,
     UnknownFlow,
     UnknownStep,
     WorkflowError,
 )
-from workflow.flow import ABORT_EVENT, ABORTED_STEP, EVIDENCE_TYPES, LANGUAGES, Flow, Step, Text
+from workflow.flow import (
+    ABORT_EVENT,
+    ABORTED_STEP,
+    EVIDENCE_TYPES,
+    LANGUAGES,
+    Document,
+    Flow,
+    Step,
+    Text,
+)
+from workflow.guards import EFFECTS, GUARDS
+from workflow.identity import ResidentId, mask_id, validate_credit_code, validate_resident_id
 from workflow.loader import FLOWS_DIR, get_flow, load_flow, load_flows
+from workflow.mermaid import to_mermaid
+from workflow.risk import (
+    PRODUCT_RISKS,
+    RISK_LEVELS,
+    Questionnaire,
+    assessment_expiry,
+    assessment_valid,
+    default_questionnaire,
+    load_questionnaire,
+    score,
+    suitable,
+)
 
 __all__ = [
     "ABORTED_STEP",
     "ABORT_EVENT",
+    "COLLECTABLE",
+    "EFFECTS",
     "EVIDENCE_TYPES",
     "FLOWS_DIR",
+    "GUARDS",
     "LANGUAGES",
+    "PRODUCT_RISKS",
+    "RISK_LEVELS",
+    "ClockRequired",
+    "Document",
     "Flow",
+    "FlowContext",
     "FlowDefinitionError",
     "FlowFinished",
+    "GuardFailed",
+    "InvalidAnswers",
+    "InvalidContext",
+    "InvalidCreditCode",
+    "InvalidData",
+    "InvalidIdNumber",
     "MissingAbortReason",
+    "MissingData",
+    "MissingEvidence",
+    "Questionnaire",
+    "ResidentId",
     "Step",
+    "StepRefused",
     "Text",
     "Transition",
     "TransitionNotAllowed",
@@ -31,7 +84,21 @@ __all__ = [
     "UnknownStep",
     "WorkflowError",
     "advance",
+    "assessment_expiry",
+    "assessment_valid",
+    "collect",
+    "deadline",
+    "default_questionnaire",
+    "expired",
     "get_flow",
     "load_flow",
     "load_flows",
+    "load_questionnaire",
+    "mask_id",
+    "missing_evidence",
+    "score",
+    "suitable",
+    "to_mermaid",
+    "validate_credit_code",
+    "validate_resident_id",
 ]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from workflow.errors import UnknownStep
+
+if TYPE_CHECKING:
+    from workflow.risk import Questionnaire
 
 LANGUAGES: Final = ("zh-CN", "en")
 EVIDENCE_TYPES: Final = frozenset(
@@ -27,6 +30,14 @@ ABORTED_STEP: Final = "aborted"
 
 def _frozen_mapping() -> Mapping[str, str]:
     return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document shown to the customer in a step, who must acknowledge having read it."""
+
+    id: str
+    title: Text
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,23 @@ class Text(Mapping[str, str]):
     def __len__(self) -> int:
         return len(LANGUAGES)
 
+    @classmethod
+    def parse(cls, value: object, where: str) -> Text:
+        """Build a Text from a table of texts by language, raising ValueError naming `where`."""
+        if not isinstance(value, dict):
+            languages = ", ".join(LANGUAGES)
+            raise ValueError(f"{where}: must be a table of texts by language ({languages})")
+        for language in LANGUAGES:
+            if language not in value:
+                raise ValueError(f'{where}: missing "{language}" text')
+        unknown = sorted(value.keys() - set(LANGUAGES))
+        if unknown:
+            raise ValueError(f'{where}: unknown language "{unknown[0]}"')
+        try:
+            return cls(zh_cn=value["zh-CN"], en=value["en"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
 
 @dataclass(frozen=True)
 class Step:
@@ -67,16 +95,34 @@ class Step:
     transitions: Mapping[str, str] = field(default_factory=_frozen_mapping)
     timeout_s: int | None = None
     terminal: bool = False
+    # event -> guard name / effect name, for the events that have one.
+    guards: Mapping[str, str] = field(default_factory=_frozen_mapping)
+    effects: Mapping[str, str] = field(default_factory=_frozen_mapping)
+    # Facts the forward event needs (in its data or already in the context), and may carry.
+    collects: tuple[str, ...] = ()
+    may_collect: tuple[str, ...] = ()
+    # Questionnaire questions answered in this step (data "answers": question id -> option id).
+    questions: tuple[str, ...] = ()
+    documents: tuple[Document, ...] = ()
+    # Text spoken into the call and the recording by text-to-speech, and the phrase the
+    # customer must say back (its utterance is the step's spoken_confirmation evidence).
+    tts: Text | None = None
+    confirmation_phrase: Text | None = None
 
     def __post_init__(self) -> None:
         # Copy into read-only containers so a Step shared between sessions cannot be mutated.
-        object.__setattr__(self, "evidence", tuple(self.evidence))
-        object.__setattr__(self, "transitions", MappingProxyType(dict(self.transitions)))
+        for name in ("evidence", "collects", "may_collect", "questions", "documents"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("transitions", "guards", "effects"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         unknown = [kind for kind in self.evidence if kind not in EVIDENCE_TYPES]
         if unknown:
             raise ValueError(f'unknown evidence type "{unknown[0]}"')
         if self.terminal and self.transitions:
             raise ValueError(f'terminal step "{self.name}" must have no transitions')
+        stray = sorted((self.guards.keys() | self.effects.keys()) - self.transitions.keys())
+        if stray:
+            raise ValueError(f'step "{self.name}": guard or effect on unknown event "{stray[0]}"')
 
 
 @dataclass(frozen=True)
@@ -88,6 +134,8 @@ class Flow:
     description: Text
     initial: str
     steps: Mapping[str, Step]
+    # The risk questionnaire, for flows with questionnaire steps.
+    questionnaire: Questionnaire | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", MappingProxyType(dict(self.steps)))

@@ -101,12 +101,20 @@ async def test_sigkill_mid_call_keeps_what_was_recorded(tmp_path: Path, database
     assert not report.ok
     assert "unsigned: session not closed (no manifest.json)" in report.problems
     others = [p for p in report.problems if not p.startswith("unsigned")]
-    assert len(others) <= 4, others
-    assert all(p.startswith("added: ") and "not chained" in p for p in others), others
+    assert len(others) <= 8, others
+    for problem in others:
+        assert ("added: " in problem and "not chained" in problem) or (
+            "empty (opened as the recording stopped)" in problem
+        ), problem
     lost_s = killed_at - started.started_at.timestamp()
+    empty = {p.split(":")[0] for p in others if "empty" in p}
+
+    def files(pattern: str) -> list[Path]:
+        return [p for p in sorted(directory.glob(pattern)) if p.name not in empty]
+
     for party in ("kiosk", "agent"):
-        video = await asyncio.to_thread(read_video, sorted(directory.glob(f"{party}-video-*")))
-        audio = await asyncio.to_thread(read_audio, sorted(directory.glob(f"{party}-audio-*")))
+        video = await asyncio.to_thread(read_video, files(f"{party}-video-*"))
+        audio = await asyncio.to_thread(read_audio, files(f"{party}-audio-*"))
         # At most the last 2 seconds before the kill are lost.
         assert video.times[-1] > lost_s - 2.0, (party, video.times[-1], lost_s)
         assert audio.end > lost_s - 2.0, (party, audio.end, lost_s)

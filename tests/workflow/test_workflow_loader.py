@@ -11,7 +11,10 @@ import pytest
 
 from workflow import (
     ABORTED_STEP,
+    EFFECTS,
+    EVIDENCE_TYPES,
     FLOWS_DIR,
+    GUARDS,
     FlowDefinitionError,
     UnknownFlow,
     WorkflowError,
@@ -106,6 +109,18 @@ def _trap(document: Document) -> None:
     document["steps"]["maze"] = _step("Maze", transitions={"turn": "maze"})
 
 
+def _two_question_steps(document: Document) -> None:
+    start = document["steps"]["start"]
+    start.update(questions=["age"], evidence=["questionnaire_answers"])
+    start["transitions"] = {"go": "more"}
+    document["steps"]["more"] = _step(
+        "More",
+        questions=["age", "debt"],
+        evidence=["questionnaire_answers"],
+        transitions={"go": "done"},
+    )
+
+
 CASES: list[tuple[str, Callable[[Document], None], str]] = [
     ("missing-flow-key", _del("title"), 'flow: missing key "title"'),
     ("unknown-flow-key", _set("colour", value="blue"), 'flow: unknown key "colour"'),
@@ -185,6 +200,102 @@ CASES: list[tuple[str, Callable[[Document], None], str]] = [
         _set("steps", "start", "timeout_s", value=0),
         'step "start": timeout_s must be a positive whole number',
     ),
+    (
+        "unknown-guard",
+        _set("steps", "start", "transitions", value={"go": {"to": "done", "guard": "psychic"}}),
+        'step "start": event "go" names unknown guard "psychic" (known: assessment_missing',
+    ),
+    (
+        "guard-not-a-name",
+        _set("steps", "start", "transitions", value={"go": {"to": "done", "guard": ["x"]}}),
+        'step "start": event "go" names unknown guard "[\'x\']"',
+    ),
+    (
+        "unknown-effect",
+        _set("steps", "start", "transitions", value={"go": {"to": "done", "effect": "bless"}}),
+        'step "start": event "go" names unknown effect "bless"',
+    ),
+    (
+        "transition-without-target",
+        _set("steps", "start", "transitions", value={"go": {"guard": "product_suitable"}}),
+        'step "start": event "go": missing key "to"',
+    ),
+    (
+        "unknown-transition-key",
+        _set("steps", "start", "transitions", value={"go": {"to": "done", "when": "now"}}),
+        'step "start": event "go": unknown key "when"',
+    ),
+    (
+        "unknown-fact",
+        _set("steps", "start", "collects", value=["shoe_size"]),
+        'step "start": unknown fact "shoe_size" (known: ',
+    ),
+    (
+        "fact-twice",
+        _set("steps", "start", "collects", value=["name", "name"]),
+        'step "start": collects lists a name twice',
+    ),
+    (
+        "fact-collected-and-optional",
+        lambda d: d["steps"]["start"].update(collects=["name"], may_collect=["name"]),
+        'step "start": fact "name" is in both collects and may_collect',
+    ),
+    (
+        "unknown-question",
+        _set("steps", "start", "questions", value=["favourite_colour"]),
+        'step "start": unknown question "favourite_colour" (known: ',
+    ),
+    (
+        "questions-without-evidence",
+        _set("steps", "start", "questions", value=["age"]),
+        'step "start": a step with questions must require "questionnaire_answers" evidence',
+    ),
+    ("no-questions", _set("steps", "start", "questions", value=[]), "questions must not be empty"),
+    (
+        "question-asked-twice",
+        _two_question_steps,
+        'step "more": question "age" is already asked in step "start"',
+    ),
+    (
+        "documents-without-evidence",
+        _set("steps", "start", "documents", value=[{"id": "terms", "title": _text("Terms")}]),
+        'step "start": a step with documents must require "document_acknowledged" evidence',
+    ),
+    (
+        "document-without-title",
+        _set("steps", "start", "documents", value=[{"id": "terms"}]),
+        'step "start" document: missing key "title"',
+    ),
+    (
+        "tts-not-a-text",
+        _set("steps", "start", "tts", value="Please listen"),
+        'step "start" tts: must be a table of texts by language',
+    ),
+    (
+        "tts-missing-language",
+        _set("steps", "start", "tts", value={"en": "Please listen"}),
+        'step "start" tts: missing "zh-CN" text',
+    ),
+    (
+        "tts-empty",
+        _set("steps", "start", "tts", value={"zh-CN": "请听", "en": ""}),
+        'step "start" tts: "en" text must be a non-empty string',
+    ),
+    (
+        "tts-on-terminal",
+        _set("steps", "done", "tts", value=_text("Goodbye")),
+        'step "done": a terminal step has no tts',
+    ),
+    (
+        "evidence-on-terminal",
+        _set("steps", "done", "evidence", value=["consent"]),
+        'step "done": a terminal step has no evidence',
+    ),
+    (
+        "phrase-without-spoken-evidence",
+        _set("steps", "start", "confirmation_phrase", value=_text("I agree")),
+        'a step with confirmation_phrase must require "spoken_confirmation" evidence',
+    ),
 ]
 
 
@@ -245,6 +356,7 @@ def test_load_flows_finds_card_opening() -> None:
 
 def test_load_flows_reads_a_directory(tmp_path: Path) -> None:
     _write(tmp_path, _minimal())
+    (tmp_path / "_shared.toml").write_text("not = 'a flow'\n", encoding="utf-8")
     other = _minimal()
     other["name"] = "other"
     _write(tmp_path, other, stem="other")
@@ -269,7 +381,50 @@ def test_load_flows_missing_directory(tmp_path: Path) -> None:
 
 
 def test_unknown_flow() -> None:
-    with pytest.raises(UnknownFlow, match=r'unknown flow "loan" \(known: card_opening\)') as caught:
+    known = "card_opening, corporate_account_verification, loan_review, risk_assessment, "
+    with pytest.raises(
+        UnknownFlow, match=rf'unknown flow "loan" \(known: {known}wealth_purchase\)'
+    ) as caught:
         get_flow(load_flows(), "loan")
     assert isinstance(caught.value, LookupError)
     assert caught.value.name == "loan"
+
+
+def test_full_step_loads(tmp_path: Path) -> None:
+    document = _minimal()
+    document["steps"]["start"] = _step(
+        "Start",
+        initial=True,
+        collects=["product_risk"],
+        may_collect=["risk_level", "assessment_date"],
+        questions=["age", "horizon"],
+        documents=[{"id": "terms", "title": _text("Terms")}],
+        tts=_text("Please listen"),
+        confirmation_phrase=_text("I agree"),
+        evidence=["questionnaire_answers", "document_acknowledged", "spoken_confirmation"],
+        transitions={
+            "go": {"to": "done", "guard": "product_suitable", "effect": "record_suitability"},
+            "skip": "done",
+        },
+    )
+    flow = load_flow(_write(tmp_path, document))
+    step = flow.step("start")
+    assert step.transitions == {"go": "done", "skip": "done", "abort": ABORTED_STEP}
+    assert step.guards == {"go": "product_suitable"}
+    assert step.effects == {"go": "record_suitability"}
+    assert step.collects == ("product_risk",)
+    assert step.may_collect == ("risk_level", "assessment_date")
+    assert step.questions == ("age", "horizon")
+    assert [(d.id, d.title["en"]) for d in step.documents] == [("terms", "Terms")]
+    assert step.tts is not None and step.tts["zh-CN"] == "Please listen（中文）"
+    assert step.confirmation_phrase is not None and step.confirmation_phrase["en"] == "I agree"
+    assert flow.questionnaire is not None and "loss_tolerance" in flow.questionnaire.question_ids
+    assert load_flow(_write(tmp_path, _minimal())).questionnaire is None
+
+
+def test_packaged_flows_use_only_registered_guards_and_evidence() -> None:
+    for flow in load_flows().values():
+        for step in flow.steps.values():
+            assert set(step.guards.values()) <= set(GUARDS)
+            assert set(step.effects.values()) <= set(EFFECTS)
+            assert set(step.evidence) <= EVIDENCE_TYPES
