@@ -15,7 +15,7 @@ from agent_console import ScriptedAgent
 from kiosk_client import Kiosk, open_source
 from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
-from signaling.server import DATABASE, create_app
+from signaling.server import CENTRE, DATABASE, create_app
 from storage import Database
 
 from .settings import Settings
@@ -50,6 +50,7 @@ async def run_demo(
     try:
         progress(f"server listening on {url}, data in {settings.data_dir}")
         tokens = await demo_credentials(runner.app[DATABASE])
+        trusted = runner.app[CENTRE].signing_key.public_key()
         ws_url = url.replace("http", "ws", 1) + "/ws"
         kiosk = Kiosk(
             ws_url,
@@ -72,11 +73,16 @@ async def run_demo(
         progress("call ended, verifying the recording")
         detail = await runner.app[DATABASE].get_session(session_id)
         directory = settings.recordings_dir / session_id
-        report = await asyncio.to_thread(verify_recording, directory)
+        report = await asyncio.to_thread(verify_recording, directory, trusted)
         ready_s = time.monotonic() - hung_up
+        job = runner.app[CENTRE].composite_jobs.get(session_id)
+        composite = await job if job is not None else None
+        composite_s = time.monotonic() - hung_up
+        progress("composite made, verifying again")
+        report = await asyncio.to_thread(verify_recording, directory, trusted)
     finally:
         await runner.cleanup()
-    return summary(
+    data = summary(
         detail,
         directory,
         report,
@@ -85,6 +91,17 @@ async def run_demo(
         elapsed_s=time.monotonic() - began,
         ready_s=ready_s,
     )
+    data["composite"] = (
+        None
+        if composite is None
+        else {
+            "file": str(composite.path),
+            "duration_s": round(composite.duration_s, 2),
+            "chapters": len(composite.chapters),
+            "ready_after_hangup_s": round(composite_s, 2),
+        }
+    )
+    return data
 
 
 def summary(
@@ -142,5 +159,11 @@ def format_summary(data: dict[str, Any]) -> str:
         lines.append(f"  {at}  {step['event']:<20} {step['from']} -> {step['to']}")
     verdict = "verified OK" if data["verified"] else "NOT OK: " + "; ".join(data["problems"])
     lines.append(f"recording    {verdict} ({data['ready_after_hangup_s']:.2f} s after hang-up)")
+    if data.get("composite"):
+        c = data["composite"]
+        lines.append(
+            f"composite    {c['file']} ({c['duration_s']:.1f} s, {c['chapters']} chapters, "
+            f"{c['ready_after_hangup_s']:.2f} s after hang-up)"
+        )
     lines.append(f"total        {data['elapsed_s']:.1f} s")
     return "\n".join(lines)

@@ -268,7 +268,7 @@ class SessionRecorder:
                 self.errors.append(message)
         for segment in segments.values():
             segment.container.close()
-        chain.close()
+        # The chain stays open: the composite made after hang-up is chained too.
 
     def _report(
         self, key: tuple[str, str], item: tuple[Any, ...], path: Path, size: int, digest: str

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +22,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from media import SegmentInfo, SessionRecorder, SessionRelay, sign_manifest, write_signed_manifest
-from storage import Database, SessionDetail
+from media import SegmentInfo, SessionRecorder, SessionRelay
+from storage import Database
 from workflow import Flow, advance, get_flow
 
+from .archive import make_composite, sign_archive
 from .errors import OutOfOrder, SignalingError, Unauthorised
 from .protocol import (
     Accept,
@@ -111,9 +113,15 @@ class CallCentre:
         signing_key: Ed25519PrivateKey,
         *,
         segment_s: float = 10.0,
+        composites: Executor | None = None,
+        timezone: str = "Asia/Shanghai",
     ) -> None:
         self.db = db
         self.signing_key = signing_key
+        #: Where composites are made (a process pool); None makes none.
+        self.composites = composites
+        self.timezone = timezone
+        self.composite_jobs: dict[str, asyncio.Future[Any]] = {}
         self.flows = flows
         self.recordings_dir = recordings_dir
         self.segment_s = segment_s
@@ -411,7 +419,7 @@ class CallCentre:
             session.id, ended_at=datetime.now(UTC), end_reason=reason, status=status
         )
         if session.relay is not None and session.t0 is not None:
-            await self._write_manifest(session)
+            await self._close_archive(session)
         logger.info("session %s: ended by %s (%s)", session.id, by, reason)
         ended = SessionEnded(session_id=session.id, reason=reason, by=by)
         for party in (session.kiosk, session.agent):
@@ -422,65 +430,36 @@ class CallCentre:
         self.sessions.pop(session.id, None)
         await self._queue_changed()
 
-    async def _write_manifest(self, session: LiveSession) -> None:
-        """Sign the session's facts, segments and workflow log with the server's key."""
+    async def _close_archive(self, session: LiveSession) -> None:
+        """Sign the archive now; make the composite in the background, then sign again."""
         assert session.relay is not None
         chain = session.relay.recorder.chain
         if chain is None:
             return
+        folder = self.recordings_dir / session.directory
         detail = await self.db.get_session(session.id)
-        signed = sign_manifest(session_manifest(detail), chain.chain, self.signing_key)
-        await asyncio.to_thread(
-            write_signed_manifest, self.recordings_dir / session.directory, signed
+        await sign_archive(folder, detail, chain, self.signing_key)
+        if self.composites is None:
+            await asyncio.to_thread(chain.close)
+            return
+        task = asyncio.ensure_future(
+            make_composite(
+                folder,
+                detail,
+                session.flow,
+                chain,
+                self.signing_key,
+                self.composites,
+                self.timezone,
+            )
         )
+        self.composite_jobs[session.id] = task
+        task.add_done_callback(lambda _: self.composite_jobs.pop(session.id, None))
 
     async def shutdown(self) -> None:
         """End every live session (server shutting down): recordings are closed cleanly."""
         for session in list(self.sessions.values()):
             await self.end_session(session, "server shutting down", by="server")
         await asyncio.gather(*list(self._background), return_exceptions=True)
-
-
-def session_manifest(detail: SessionDetail) -> dict[str, Any]:
-    """The session's facts, segments and workflow events, as written next to the files."""
-    s = detail.session
-    return {
-        "session_id": s.id,
-        "service": s.service,
-        "flow": s.flow,
-        "branch": s.branch,
-        "kiosk": s.kiosk_name,
-        "agent": s.agent_name,
-        "status": str(s.status),
-        "started_at": s.started_at.isoformat() if s.started_at else None,
-        "ended_at": s.ended_at.isoformat() if s.ended_at else None,
-        "end_reason": s.end_reason,
-        "segments": [
-            {
-                "party": f.party,
-                "kind": f.kind,
-                "seq": f.seq,
-                "file": Path(f.path).name,
-                "codec": f.codec,
-                "bytes": f.bytes,
-                "sha256": f.sha256,
-                "frames": f.frames,
-                "start_ms": f.start_ms,
-                "end_ms": f.end_ms,
-            }
-            for f in detail.files
-        ],
-        "workflow": [
-            {
-                "seq": e.seq,
-                "event": e.event,
-                "from": e.source,
-                "to": e.target,
-                "actor": e.actor,
-                "at": e.at.isoformat(),
-                "offset_ms": e.offset_ms,
-                "reason": e.reason,
-            }
-            for e in detail.events
-        ],
-    }
+        # Composites under way are finished: they are quick next to a call.
+        await asyncio.gather(*list(self.composite_jobs.values()), return_exceptions=True)

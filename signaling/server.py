@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import weakref
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 
 from aiohttp import WSMsgType, web
@@ -123,13 +125,21 @@ def create_app(settings: Settings) -> web.Application:
                     "%d sessions were left open by a previous run: marked failed", failed
                 )
             app[DATABASE] = db
-            app[CENTRE] = CallCentre(
-                db, load_flows(), settings.recordings_dir, key, segment_s=settings.segment_s
-            )
-            app[LAG].start()
-            yield
-            await app[LAG].stop()
-            await app[CENTRE].shutdown()
+            # Composites are made in a separate process: numpy and muxing hold the GIL.
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                app[CENTRE] = CallCentre(
+                    db,
+                    load_flows(),
+                    settings.recordings_dir,
+                    key,
+                    segment_s=settings.segment_s,
+                    composites=pool,
+                    timezone=settings.timezone,
+                )
+                app[LAG].start()
+                yield
+                await app[LAG].stop()
+                await app[CENTRE].shutdown()
 
     async def close_sockets(app: web.Application) -> None:
         sockets = app[SOCKETS]

@@ -107,3 +107,45 @@ async def test_console_shows_the_session(server: RunningServer) -> None:
             assert r.status == 200
             for text in ("signature_captured", "kiosk video", "agent audio", "completed"):
                 assert text in page
+
+
+async def test_composite_shows_both_parties_with_chapters(server: RunningServer) -> None:
+    """After hang-up the composite is made, chained, signed and matches the workflow."""
+    import av
+
+    session_id = await run_session(server, step_s=STEP_S)
+    job = server.centre.composite_jobs.get(session_id)
+    if job is not None:
+        await job
+    directory = server.settings.recordings_dir / session_id
+    trusted = server.centre.signing_key.public_key()
+    report = await asyncio.to_thread(verify_recording, directory, trusted)
+    assert report.ok, report.problems
+    manifest = (directory / "manifest.json").read_text("utf-8")
+    assert '"composite.mp4"' in manifest and '"composite.vtt"' in manifest
+
+    detail = await server.db.get_session(session_id)
+    expected = [0] + [e.offset_ms for e in detail.events]
+    with av.open(str(directory / "composite.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.audio[0].codec_context.name == "aac"
+        chapters = container.chapters()
+        assert [c["start"] for c in chapters] == expected
+        titles = [str(c["metadata"]["title"]) for c in chapters]
+        assert titles[0].startswith("identity_check") and titles[-1].startswith("completed")
+        frame = None
+        for i, decoded in enumerate(container.decode(video=0)):
+            if i == 45:
+                frame = decoded.to_ndarray(format="yuv420p")
+                break
+    assert frame is not None
+    # Mid-height rows of each half: kiosk on the left, agent on the right.
+    height, width = 480, 1280
+    u = frame[height : height + height // 4].reshape(height // 2, width // 2)
+    v = frame[height + height // 4 :].reshape(height // 2, width // 2)
+    left = (80.0, float(u[60:180, 50:150].mean()), float(v[60:180, 50:150].mean()))
+    right = (80.0, float(u[60:180, 370:470].mean()), float(v[60:180, 370:470].mean()))
+    assert closest_look(left, [KIOSK_LOOK, AGENT_LOOK]) is KIOSK_LOOK
+    assert closest_look(right, [KIOSK_LOOK, AGENT_LOOK]) is AGENT_LOOK
+    vtt = (directory / "composite.vtt").read_text("utf-8")
+    assert vtt.startswith("WEBVTT") and vtt.count("-->") == len(expected)
