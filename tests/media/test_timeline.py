@@ -28,10 +28,10 @@ def sender_time(t: float) -> float:
 
 def rtp_at(kind: str, t: float) -> int:
     """The track's RTP timestamp for a capture at server time ``t``."""
-    if kind == "audio":  # the sound card's clock: 50 ppm fast against the sender's
-        ticks = sender_time(t) * 48000 * (1 + 50e-6)
-    else:  # the camera is stamped from the sender's wall clock
-        ticks = sender_time(t) * 90000
+    # The sound card's clock runs 50 ppm fast against the sender's wall clock; the
+    # camera is stamped from the wall clock itself.
+    rate = 48000 * (1 + 50e-6) if kind == "audio" else 90000
+    ticks = sender_time(t) * rate
     return (RTP_ORIGIN[kind] + int(ticks)) & 0xFFFFFFFF
 
 
