@@ -16,6 +16,7 @@ from .integrity import (
 )
 from .recorder import SegmentInfo, SessionRecorder, segment_name, sha256_file
 from .relay import PARTIES, ForwardTrack, PartyLink, SessionRelay, other_party
+from .still import Still
 from .tap import EncodedFrame, ReceiverTap
 from .timeline import PartyClock, PlacedFrame, TrackClock
 
@@ -37,6 +38,7 @@ __all__ = [
     "SegmentInfo",
     "SessionRecorder",
     "SessionRelay",
+    "Still",
     "TrackClock",
     "check_integrity",
     "key_id",

@@ -27,6 +27,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from .errors import NegotiationError
 from .recorder import SessionRecorder
+from .still import PictureGroup, Still, decode_still
 from .tap import CLOCK_RATES, EncodedFrame, ReceiverTap
 from .timeline import PartyClock, TrackClock
 
@@ -101,6 +102,7 @@ class PartyLink:
             for kind in CLOCK_RATES
         }
         self.negotiated = False
+        self.pictures = PictureGroup()
 
     async def answer(self, sdp: str, on_frame: Callable[[EncodedFrame], None]) -> str:
         """Apply the party's offer and return the relay's answer."""
@@ -203,6 +205,8 @@ class SessionRelay:
         return await link.answer(sdp, on_frame)
 
     def _on_frame(self, link: PartyLink, frame: EncodedFrame) -> None:
+        if frame.kind == "video" and not link.pictures.add(frame):
+            self.request_keyframe(link.party)
         self.links[other_party(link.party)].outgoing[frame.kind].push(frame)
         for placed in link.clocks[frame.kind].place(frame):
             self.recorder.add(link.party, placed)
@@ -212,6 +216,11 @@ class SessionRelay:
         tap = self.links[party].taps.get("video")
         if tap is not None:
             tap.request_keyframe()
+
+    async def capture_still(self, party: str) -> Still:
+        """A JPEG of ``party``'s newest picture (decoded on a worker thread)."""
+        frames = self.links[party].pictures.snapshot()
+        return await asyncio.to_thread(decode_still, frames)
 
     def start_recording(self) -> float:
         """Start the recording timeline now; returns its wall-clock origin."""
