@@ -41,6 +41,7 @@ def test_the_still_is_the_newest_picture() -> None:
     still = decode_still(group.snapshot())
     assert (still.width, still.height) == (160, 120)
     image = cv2.imdecode(np.frombuffer(still.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image is not None
     assert abs(float(image.mean()) - 200 * 255 / 219 + 16 * 255 / 219) < 15
 
 
