@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import av
+import numpy as np
 from aiortc import (
     RTCIceCandidate,
     RTCPeerConnection,
@@ -24,12 +25,15 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
+from numpy.typing import NDArray
 
-from .errors import NegotiationError
+from .announce import FRAME as ANNOUNCEMENT_FRAME
+from .announce import encode_opus
+from .errors import MediaError, NegotiationError
 from .recorder import SessionRecorder
 from .still import PictureGroup, Still, decode_still
 from .tap import CLOCK_RATES, EncodedFrame, ReceiverTap
-from .timeline import PartyClock, TrackClock
+from .timeline import PartyClock, PlacedFrame, TrackClock
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ class ForwardTrack(MediaStreamTrack):
         self.on_keyframe_request = on_keyframe_request
         self.forwarded = 0
         self.dropped = 0
+        #: The RTP timestamp of the last frame pushed (announcements continue from it).
+        self.last_timestamp = 0
 
     def push(self, frame: EncodedFrame) -> None:
         """Queue a frame for the other party, dropping the oldest if it falls behind."""
@@ -66,6 +72,7 @@ class ForwardTrack(MediaStreamTrack):
             self.dropped += 1
             # The receiver's decoder now misses a frame: start again from a keyframe.
             self.on_keyframe_request()
+        self.last_timestamp = frame.timestamp
         packet = av.Packet(frame.data)
         packet.pts = frame.timestamp
         packet.time_base = self._time_base
@@ -179,6 +186,8 @@ class SessionRelay:
         self.links = {party: PartyLink(party, self) for party in PARTIES}
         self.connected: set[str] = set()
         self.closed = False
+        #: Parties whose microphone an announcement replaces just now.
+        self._announcing: set[str] = set()
         for party, link in self.links.items():
             link.pc.on("connectionstatechange", self._state_handler(party, link))
 
@@ -207,6 +216,9 @@ class SessionRelay:
     def _on_frame(self, link: PartyLink, frame: EncodedFrame) -> None:
         if frame.kind == "video" and not link.pictures.add(frame):
             self.request_keyframe(link.party)
+        if frame.kind == "audio" and link.party in self._announcing:
+            link.clocks["audio"].place(frame)  # keeps the clock; the announcement is heard
+            return
         self.links[other_party(link.party)].outgoing[frame.kind].push(frame)
         for placed in link.clocks[frame.kind].place(frame):
             self.recorder.add(link.party, placed)
@@ -221,6 +233,33 @@ class SessionRelay:
         """A JPEG of ``party``'s newest picture (decoded on a worker thread)."""
         frames = self.links[party].pictures.snapshot()
         return await asyncio.to_thread(decode_still, frames)
+
+    async def play_announcement(
+        self, samples: NDArray[np.int16], sample_rate: int, *, as_party: str = "agent"
+    ) -> float:
+        """Play speech to the other party in place of ``as_party``'s microphone.
+
+        It is recorded on ``as_party``'s audio track at the time it is heard. Returns
+        the duration in seconds once it has been played.
+        """
+        if as_party in self._announcing:
+            raise MediaError(f"an announcement is already playing for the {as_party}")
+        packets = await asyncio.to_thread(encode_opus, samples, sample_rate)
+        track = self.links[other_party(as_party)].outgoing["audio"]
+        self._announcing.add(as_party)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            timestamp = track.last_timestamp
+            for i, data in enumerate(packets):
+                timestamp += ANNOUNCEMENT_FRAME
+                frame = EncodedFrame("audio", data, timestamp, 0, time.time(), True)
+                track.push(frame)
+                self.recorder.add(as_party, PlacedFrame(frame, frame.arrival))
+                await asyncio.sleep(max(0.0, began + (i + 1) * 0.020 - loop.time()))
+        finally:
+            self._announcing.discard(as_party)
+        return len(packets) * 0.020
 
     def start_recording(self) -> float:
         """Start the recording timeline now; returns its wall-clock origin."""
