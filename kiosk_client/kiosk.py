@@ -42,9 +42,10 @@ class Kiosk:
         *,
         service: str = "card_opening",
         language: str = "zh-CN",
+        video_codecs: tuple[str, ...] = (),
         progress: Callable[[str], None] | None = None,
     ) -> None:
-        self.client = SignalingClient(url, "kiosk", token)
+        self.client = SignalingClient(url, "kiosk", token, video_codecs=video_codecs)
         self.tracks = tracks
         self.service = service
         self.language = language

@@ -24,6 +24,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcpeerconnection import filter_preferred_codecs
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 from numpy.typing import NDArray
 
@@ -34,6 +36,7 @@ from .recorder import SessionRecorder
 from .still import PictureGroup, Still, decode_still
 from .tap import CLOCK_RATES, EncodedFrame, ReceiverTap
 from .timeline import PartyClock, PlacedFrame, TrackClock
+from .transcode import DecodingForwardTrack, Vp8Reencoder
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +98,26 @@ class ForwardTrack(MediaStreamTrack):
         super().stop()
 
 
+def _choose_codecs(transceiver: RTCRtpTransceiver) -> bool:
+    """Keep only the relay's codecs in the answer; True when the video must be transcoded.
+
+    aiortc fixes a transceiver's codecs when the offer is applied (setCodecPreferences
+    afterwards changes nothing), so the negotiated list is narrowed here.
+    """
+    kind = transceiver.kind
+    capabilities = RTCRtpSender.getCapabilities(kind)
+    assert capabilities is not None
+    preferred = [c for c in capabilities.codecs if c.mimeType in RELAY_CODECS[kind]]
+    offered = transceiver._codecs
+    chosen = filter_preferred_codecs(offered, preferred)
+    if chosen:
+        transceiver._codecs = chosen
+        return False
+    if kind == "video" and offered:
+        return True  # keep what the party can do; the relay transcodes for it
+    raise NegotiationError(f"the offer has no {kind} codec the relay can use")
+
+
 class PartyLink:
     """One party's peer connection with the relay."""
 
@@ -104,10 +127,11 @@ class PartyLink:
         self.party_clock = PartyClock()
         self.clocks = {kind: TrackClock(kind, self.party_clock) for kind in CLOCK_RATES}
         self.taps: dict[str, ReceiverTap] = {}
-        self.outgoing = {
-            kind: ForwardTrack(kind, lambda: relay.request_keyframe(other_party(party)))
-            for kind in CLOCK_RATES
+        self._request_other_keyframe = lambda: relay.request_keyframe(other_party(party))
+        self.outgoing: dict[str, ForwardTrack | DecodingForwardTrack] = {
+            kind: ForwardTrack(kind, self._request_other_keyframe) for kind in CLOCK_RATES
         }
+        self._tasks: set[asyncio.Future[None]] = set()
         self.negotiated = False
         self.pictures = PictureGroup()
 
@@ -125,20 +149,25 @@ class PartyLink:
             )
         for transceiver in self.pc.getTransceivers():
             kind = transceiver.kind
+            transcode = _choose_codecs(transceiver)
             clock = self.clocks[kind]
-            self.taps[kind] = ReceiverTap(
-                transceiver.receiver, kind, on_frame, clock.on_sender_report
+            tap = self.taps[kind] = ReceiverTap(
+                transceiver.receiver, kind, on_frame, clock.on_sender_report, decode=transcode
             )
+            if transcode:
+                # No VP8 on this party's side: its video is decoded and encoded to VP8
+                # once, and the VP8 it receives is decoded for its own encoder.
+                reencoder = Vp8Reencoder(tap, on_frame)
+                self._tasks.add(asyncio.ensure_future(reencoder.run(transceiver.receiver.track)))
+                self.outgoing[kind] = DecodingForwardTrack()
+                self.outgoing[kind].on_keyframe_request = self._request_other_keyframe
+                logger.info("%s link: no VP8 offered, transcoding its video", self.party)
             outgoing = self.outgoing[kind]
             transceiver.sender.replaceTrack(outgoing)
-            # A keyframe request from this party is passed to the party it watches.
-            transceiver.sender._send_keyframe = outgoing.on_keyframe_request  # type: ignore[method-assign]
+            if not transcode:
+                # A keyframe request from this party is passed to the party it watches.
+                transceiver.sender._send_keyframe = outgoing.on_keyframe_request  # type: ignore[method-assign]
             transceiver.direction = "sendrecv"
-            capabilities = RTCRtpSender.getCapabilities(kind)
-            assert capabilities is not None
-            transceiver.setCodecPreferences(
-                [c for c in capabilities.codecs if c.mimeType in RELAY_CODECS[kind]]
-            )
         try:
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
@@ -166,6 +195,9 @@ class PartyLink:
         for track in self.outgoing.values():
             track.stop()
         await self.pc.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class SessionRelay:

@@ -93,6 +93,8 @@ class ReceiverTap:
         kind: str,
         on_frame: Callable[[EncodedFrame], None],
         on_sender_report: Callable[[float, int], None],
+        *,
+        decode: bool = False,
     ) -> None:
         if kind not in CLOCK_RATES:
             raise MediaError(f'cannot tap a track of kind "{kind}"')
@@ -105,16 +107,21 @@ class ReceiverTap:
         self.frames = 0
         self.keyframe_requests = 0
         self._requests: set[asyncio.Future[None]] = set()
-        self._install()
+        #: For a party without VP8: what re-encodes its decoded video (media.transcode).
+        self.transcoder: Any = None
+        #: With ``decode`` aiortc decodes as usual (media.transcode takes the pictures);
+        #: only the sender reports are taken here.
+        self._install(decode)
 
-    def _install(self) -> None:
+    def _install(self, decode: bool) -> None:
         receiver = self._receiver
         if getattr(receiver, "_RTCRtpReceiver__decoder_thread", "missing") is not None:
             raise MediaError(
                 "the receiver is already running or aiortc's internals changed; "
                 "taps must be installed before the connection starts"
             )
-        receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._handle_frame)  # type: ignore[attr-defined]
+        if not decode:
+            receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._handle_frame)  # type: ignore[attr-defined]
         handle_rtcp = receiver._handle_rtcp_packet
 
         async def _handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
@@ -125,12 +132,16 @@ class ReceiverTap:
 
         receiver._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
 
+    def rtp_timestamp(self, timestamp: int) -> int:
+        """The RTP timestamp as sent, from one counted from the track's first frame."""
+        mapper = self._receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
+        return (int(mapper._origin or 0) + timestamp) & 0xFFFFFFFF
+
     def _handle_frame(self, codec: Any, frame: Any) -> None:
         # Called on the event loop by the receiver, with the timestamp already
         # counted from the first frame; rebuild the RTP timestamp from that origin.
         timestamp = int(frame.timestamp)
-        mapper = self._receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
-        rtp_timestamp = (int(mapper._origin) + timestamp) & 0xFFFFFFFF
+        rtp_timestamp = self.rtp_timestamp(timestamp)
         data = bytes(frame.data)
         keyframe = self.kind == "audio" or is_vp8_keyframe(data)
         self.frames += 1
@@ -144,7 +155,9 @@ class ReceiverTap:
 
     def request_keyframe(self, *, force: bool = False) -> None:
         """Ask the sender for a keyframe (RTCP PLI), at most every half second."""
-        if self.kind != "video":
+        if self.kind != "video" or self.transcoder is not None:
+            if self.transcoder is not None:
+                self.transcoder.request_keyframe()
             return
         now = time.monotonic()
         if not force and now - self._last_keyframe_request < MIN_KEYFRAME_INTERVAL_S:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .errors import SignalingError
@@ -36,8 +36,12 @@ class ServerRefused(SignalingError):
 class SignalingClient:
     """One kiosk's or agent's connection to a dualrec server."""
 
-    def __init__(self, url: str, role: str, token: str) -> None:
+    def __init__(
+        self, url: str, role: str, token: str, *, video_codecs: Sequence[str] = ()
+    ) -> None:
         self.url = url
+        #: Video codecs to offer (mime types, e.g. "video/H264"); all of aiortc's if empty.
+        self.video_codecs = tuple(video_codecs)
         self.role = role
         self._token = token
         self.history: list[Message] = []
@@ -117,6 +121,17 @@ class SignalingClient:
         pc = self.pc = RTCPeerConnection()
         for track in tracks:
             pc.addTrack(track)
+        if self.video_codecs:
+            capabilities = RTCRtpSender.getCapabilities("video")
+            assert capabilities is not None
+            wanted = [
+                c
+                for c in capabilities.codecs
+                if c.mimeType in self.video_codecs or c.mimeType == "video/rtx"
+            ]
+            for transceiver in pc.getTransceivers():
+                if transceiver.kind == "video":
+                    transceiver.setCodecPreferences(wanted)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
