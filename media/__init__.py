@@ -1,6 +1,7 @@
 """The media relay and the double-recording (aiortc, PyAV)."""
 
 from .errors import MediaError, NegotiationError, RecordingError
+from .forward import ForwardTrack
 from .integrity import (
     ChainLog,
     HashChain,
@@ -15,7 +16,7 @@ from .integrity import (
     write_signed_manifest,
 )
 from .recorder import SegmentInfo, SessionRecorder, segment_name, sha256_file
-from .relay import PARTIES, ForwardTrack, PartyLink, SessionRelay, other_party
+from .relay import PARTIES, PartyLink, SessionRelay, other_party
 from .still import Still
 from .tap import EncodedFrame, ReceiverTap
 from .timeline import PartyClock, PlacedFrame, TrackClock

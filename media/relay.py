@@ -9,13 +9,11 @@ back to the sender, and hands the frames, placed on one timeline, to the recorde
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-import av
 import numpy as np
 from aiortc import (
     RTCIceCandidate,
@@ -23,7 +21,6 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcpeerconnection import filter_preferred_codecs
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
@@ -32,6 +29,7 @@ from numpy.typing import NDArray
 from .announce import FRAME as ANNOUNCEMENT_FRAME
 from .announce import encode_opus
 from .errors import MediaError, NegotiationError
+from .forward import ForwardTrack, QueuedTrack
 from .recorder import SessionRecorder
 from .still import PictureGroup, Still, decode_still
 from .tap import CLOCK_RATES, EncodedFrame, ReceiverTap
@@ -43,59 +41,11 @@ logger = logging.getLogger(__name__)
 PARTIES = ("kiosk", "agent")
 #: The codecs the relay negotiates with every party, so it can forward without transcoding.
 RELAY_CODECS = {"video": ("video/VP8", "video/rtx"), "audio": ("audio/opus",)}
-#: Frames a forwarding track holds for a slow receiver before it drops the oldest.
-FORWARD_QUEUE = {"video": 30, "audio": 50}
 
 
 def other_party(party: str) -> str:
     """The party at the other end of the call."""
     return "agent" if party == "kiosk" else "kiosk"
-
-
-class ForwardTrack(MediaStreamTrack):
-    """Sends another party's encoded frames as they are (aiortc packs ``av.Packet``)."""
-
-    def __init__(self, kind: str, on_keyframe_request: Callable[[], None]) -> None:
-        super().__init__()
-        self.kind = kind
-        self._time_base = fractions.Fraction(1, CLOCK_RATES[kind])
-        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(FORWARD_QUEUE[kind])
-        self.on_keyframe_request = on_keyframe_request
-        self.forwarded = 0
-        self.dropped = 0
-        #: The RTP timestamp of the last frame pushed (announcements continue from it).
-        self.last_timestamp = 0
-
-    def push(self, frame: EncodedFrame) -> None:
-        """Queue a frame for the other party, dropping the oldest if it falls behind."""
-        if self.readyState != "live":
-            return
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-            # The receiver's decoder now misses a frame: start again from a keyframe.
-            self.on_keyframe_request()
-        self.last_timestamp = frame.timestamp
-        packet = av.Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.time_base = self._time_base
-        self._queue.put_nowait(packet)
-
-    async def recv(self) -> av.Packet[Any]:
-        """The next packet to send."""
-        packet = await self._queue.get()
-        if packet is None:
-            raise MediaStreamError
-        self.forwarded += 1
-        return packet
-
-    def stop(self) -> None:
-        """End the track; the sender's loop ends with it."""
-        if self.readyState == "live":
-            if self._queue.full():
-                self._queue.get_nowait()
-            self._queue.put_nowait(None)
-        super().stop()
 
 
 def _choose_codecs(transceiver: RTCRtpTransceiver) -> bool:
@@ -128,7 +78,7 @@ class PartyLink:
         self.clocks = {kind: TrackClock(kind, self.party_clock) for kind in CLOCK_RATES}
         self.taps: dict[str, ReceiverTap] = {}
         self._request_other_keyframe = lambda: relay.request_keyframe(other_party(party))
-        self.outgoing: dict[str, ForwardTrack | DecodingForwardTrack] = {
+        self.outgoing: dict[str, QueuedTrack] = {
             kind: ForwardTrack(kind, self._request_other_keyframe) for kind in CLOCK_RATES
         }
         self._tasks: set[asyncio.Future[None]] = set()
@@ -159,8 +109,7 @@ class PartyLink:
                 # once, and the VP8 it receives is decoded for its own encoder.
                 reencoder = Vp8Reencoder(tap, on_frame)
                 self._tasks.add(asyncio.ensure_future(reencoder.run(transceiver.receiver.track)))
-                self.outgoing[kind] = DecodingForwardTrack()
-                self.outgoing[kind].on_keyframe_request = self._request_other_keyframe
+                self.outgoing[kind] = DecodingForwardTrack(self._request_other_keyframe)
                 logger.info("%s link: no VP8 offered, transcoding its video", self.party)
             outgoing = self.outgoing[kind]
             transceiver.sender.replaceTrack(outgoing)

@@ -22,6 +22,7 @@ import av
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .forward import QueuedTrack
 from .tap import EncodedFrame, ReceiverTap, is_vp8_keyframe
 
 logger = logging.getLogger(__name__)
@@ -99,37 +100,17 @@ def _vp8_encoder(width: int, height: int) -> av.VideoCodecContext:
     return codec
 
 
-class DecodingForwardTrack(MediaStreamTrack):
+class DecodingForwardTrack(QueuedTrack):
     """Sends another party's VP8 as pictures, for a sender in another codec."""
 
-    kind = "video"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(30)
+    def __init__(self, on_keyframe_request: Callable[[], None]) -> None:
+        super().__init__("video", on_keyframe_request)
         self._decoder = av.CodecContext.create("libvpx", "r")
-        self.forwarded = 0
-        self.dropped = 0
-        self.last_timestamp = 0
-        self.on_keyframe_request: Callable[[], None] = lambda: None
-
-    def push(self, frame: EncodedFrame) -> None:
-        """Queue a VP8 frame; a full queue drops the oldest and asks for a keyframe."""
-        if self.readyState != "live":
-            return
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-            self.on_keyframe_request()
-        self.last_timestamp = frame.timestamp
-        self._queue.put_nowait(frame)
 
     async def recv(self) -> av.VideoFrame:
         """The next decoded picture."""
         while True:
-            frame = await self._queue.get()
-            if frame is None:
-                raise MediaStreamError
+            frame = await self.next_frame()
             pictures = await asyncio.to_thread(self._decode, frame.data)
             if pictures:
                 picture = pictures[-1]
@@ -143,11 +124,3 @@ class DecodingForwardTrack(MediaStreamTrack):
         except av.FFmpegError:
             self.on_keyframe_request()
             return []
-
-    def stop(self) -> None:
-        """End the track."""
-        if self.readyState == "live":
-            if self._queue.full():
-                self._queue.get_nowait()
-            self._queue.put_nowait(None)
-        super().stop()
