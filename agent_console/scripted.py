@@ -1,4 +1,12 @@
-"""A scripted agent (aiortc): takes the next customer and walks the workflow to the end."""
+"""A scripted agent (aiortc): takes the next customer and walks the workflow to the end.
+
+At each step it waits (up to ``evidence_timeout_s``) for the customer's evidence to
+arrive, as the server's ``workflow_state`` updates show, then sends the step's
+event with the data of its script (agent_console.scripts) and the agent-side
+evidence: an ID photo taken by the server from the kiosk's video, and the mark of
+the customer's spoken confirmation. If the evidence never comes, it tries anyway
+and, refused, aborts the session with the reason.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamTrack
 
 from signaling import (
     Accept,
+    Error,
     Hangup,
     Matched,
     QueueState,
@@ -22,7 +32,12 @@ from signaling import (
 )
 from workflow import ABORT_EVENT
 
+from .scripts import Script, StepPlan, script_for
+
 logger = logging.getLogger(__name__)
+
+#: The evidence the agent's own event carries.
+AGENT_EVIDENCE = frozenset({"id_photo", "spoken_confirmation"})
 
 
 @dataclass
@@ -31,6 +46,7 @@ class AgentResult:
 
     session_id: str | None = None
     steps: list[WorkflowState] = field(default_factory=list)
+    refusals: list[Error] = field(default_factory=list)
     received_frames: dict[str, int] = field(default_factory=dict)
     ended: SessionEnded | None = None
 
@@ -45,11 +61,15 @@ class ScriptedAgent:
         tracks: list[MediaStreamTrack],
         *,
         step_s: float = 2.0,
+        script: Script | None = None,
+        evidence_timeout_s: float = 30.0,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.client = SignalingClient(url, "agent", token)
         self.tracks = tracks
         self.step_s = step_s
+        self.script = script
+        self.evidence_timeout_s = evidence_timeout_s
         self._progress = progress or (lambda text: None)
 
     async def run(self) -> AgentResult:
@@ -61,19 +81,19 @@ class ScriptedAgent:
             self._progress(f"agent {joined.name} signed in, waiting for a customer")
             matched = await self._take_next_customer()
             result.session_id = matched.session_id
+            script = self.script if self.script is not None else script_for(matched.flow)
             state = await client.expect(WorkflowState)
             result.steps.append(state)
             await client.negotiate(self.tracks)
             await self._wait_for_media()
             while not state.terminal:
+                state = await self._wait_for_evidence(state)
                 await client.pause(self.step_s)
-                event = next(e for e in state.events if e != ABORT_EVENT)
-                await client.send(WorkflowEventMessage(event=event))
-                state = await client.expect(WorkflowState)
+                state = await self._advance(state, script.get(state.state), result)
                 result.steps.append(state)
                 self._progress(f"step {state.state} ({state.title})")
             await client.pause(self.step_s)
-            await client.send(Hangup(reason="completed"))
+            await client.send(Hangup(reason="completed" if state.state != "aborted" else "aborted"))
             result.ended = await client.expect(SessionEnded)
             result.received_frames = dict(client.received_frames)
         finally:
@@ -81,6 +101,64 @@ class ScriptedAgent:
                 track.stop()
             await client.close()
         return result
+
+    async def _wait_for_evidence(self, state: WorkflowState) -> WorkflowState:
+        """The step's state once nothing but the agent's own evidence is missing.
+
+        The customer gets ``evidence_timeout_s`` for each piece; an announcement being
+        played is waited for to its end (it is finite, and the step needs it).
+        """
+        while True:
+            waiting = [kind for kind in state.missing if kind not in AGENT_EVIDENCE]
+            if not waiting:
+                return state
+            limit = 600.0 if waiting == ["tts_played"] else self.evidence_timeout_s
+            try:
+                update = await self.client.expect(WorkflowState, timeout=limit)
+            except TimeoutError:
+                return state  # the event is refused and the session aborted with why
+            except ServerRefused as exc:
+                if exc.error.code != "tts_failed":
+                    raise
+                self._progress(f"announcement failed: {exc.error.message}")
+                return state
+            if update.state == state.state:
+                state = update
+
+    async def _advance(
+        self, state: WorkflowState, plan: StepPlan | None, result: AgentResult
+    ) -> WorkflowState:
+        """Send the step's event (trying the plan's events in turn); the state it leads to."""
+        forward = [event for event in state.events if event != ABORT_EVENT]
+        events = [e for e in (plan.events if plan else forward[:1]) if e in state.events]
+        data: dict[str, Any] = dict(plan.data) if plan else {}
+        evidence = {}
+        if "id_photo" in state.missing:
+            evidence["id_photo"] = "capture"  # the server takes the still from the video
+        if "spoken_confirmation" in state.missing:
+            evidence["spoken_confirmation"] = state.confirmation_phrase or "confirmed aloud"
+        if evidence:
+            data["evidence"] = evidence
+        for event in events:
+            await self.client.send(WorkflowEventMessage(event=event, data=data))
+            try:
+                return await self._transition(event)
+            except ServerRefused as exc:
+                if exc.error.code != "step_refused":
+                    raise
+                result.refusals.append(exc.error)
+                self._progress(f"refused: {exc.error.message}")
+        missing = ", ".join(state.missing) or "a guard failed"
+        reason = f"the step {state.state} cannot be completed ({missing})"
+        await self.client.send(WorkflowEventMessage(event=ABORT_EVENT, reason=reason))
+        return await self._transition(ABORT_EVENT)
+
+    async def _transition(self, event: str) -> WorkflowState:
+        """The state after ``event``; updates in between (evidence arriving) are skipped."""
+        while True:
+            state = await self.client.expect(WorkflowState)
+            if state.event == event:
+                return state
 
     async def _take_next_customer(self) -> Matched:
         """Accept the head of the queue; another agent may be quicker, then wait again."""

@@ -112,12 +112,22 @@ def setup_console(
             detail = await request.app[database].get_session(request.match_info["id"])
         except NotFound:
             raise web.HTTPNotFound(text="no such session") from None
+        parts = max(detail.session.recording_parts, 1)
+        try:
+            part = int(request.query.get("part", parts))
+        except ValueError:
+            raise web.HTTPBadRequest(text='"part" must be a whole number') from None
+        if not 1 <= part <= parts:
+            raise web.HTTPNotFound(text=f"the recording has parts 1 to {parts}")
         return _render(
             request,
             "session.html",
             s=detail.session,
             events=detail.events,
-            **session_figures(detail),
+            evidence=detail.evidence,
+            part=part,
+            parts=parts,
+            **session_figures(detail, part),
         )
 
     app.router.add_get("/console/login", login_page)
@@ -135,10 +145,10 @@ def format_ms(value: int | None) -> str:
     return f"{minutes}:{ms / 1000:04.1f}"
 
 
-def session_figures(detail: Any) -> dict[str, Any]:
-    """Per-track totals and the workflow timeline (as % of the recording) for the page."""
+def session_figures(detail: Any, part: int = 1) -> dict[str, Any]:
+    """Per-track totals and one recording part's workflow timeline (as % of it)."""
     tracks: dict[str, dict[str, Any]] = {}
-    for f in detail.files:
+    for f in detail.part_files(part):
         t = tracks.setdefault(
             f"{f.party} {f.kind}",
             {"segments": 0, "frames": 0, "bytes": 0, "start_ms": f.start_ms, "end_ms": f.end_ms},
@@ -149,9 +159,12 @@ def session_figures(detail: Any) -> dict[str, Any]:
         t["start_ms"] = min(t["start_ms"], f.start_ms)
         t["end_ms"] = max(t["end_ms"], f.end_ms)
     total = max([t["end_ms"] for t in tracks.values()] or [0]) or 1
-    events = [e for e in detail.events if e.offset_ms is not None]
-    # The step in force when the recording started, then one entry per transition.
+    events = [e for e in detail.events if e.offset_ms is not None and (e.part or 1) == part]
+    earlier = [e for e in detail.events if (e.part or 1) < part]
+    # The step in force when the part's recording started, then one entry per transition.
     first = events[0].source if events else detail.session.workflow_state
+    if not events and earlier:
+        first = earlier[-1].target
     marks = [(first, "start", 0)] + [(e.target, e.event, e.offset_ms or 0) for e in events]
     steps = []
     for i, (name, event, offset) in enumerate(marks):

@@ -22,6 +22,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         segment_s=getattr(args, "segment_seconds", None),
+        tts_speed_wpm=getattr(args, "tts_speed", None),
     )
 
 
@@ -56,7 +57,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _, progress = _progress_printer()
-    data = asyncio.run(run_demo(settings, step_s=args.step_seconds, progress=progress))
+    data = asyncio.run(
+        run_demo(settings, step_s=args.step_seconds, service=args.service, progress=progress)
+    )
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_summary(data))
     return 0 if data["verified"] else 1
 
@@ -82,7 +85,13 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
     url = args.server.rstrip("/").replace("http", "ws", 1) + "/ws"
     _, progress = _progress_printer()
     kiosk = Kiosk(
-        url, token, tracks, service=args.service, language=args.language, progress=progress
+        url,
+        token,
+        tracks,
+        service=args.service,
+        language=args.language,
+        resume=args.resume,
+        progress=progress,
     )
     result = asyncio.run(kiosk.run())
     print(
@@ -96,6 +105,29 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    """List the flows, show one (Mermaid or text), or write the docs/flows pages."""
+    from workflow import UnknownFlow, get_flow, load_flows, to_mermaid
+
+    from .flowdocs import DOCS_DIR, flow_list, flow_text, write_pages
+
+    flows = load_flows()
+    if args.action == "show":
+        try:
+            flow = get_flow(flows, args.name)
+        except UnknownFlow as exc:
+            print(f"dualrec flows: {exc}", file=sys.stderr)
+            return 2
+        shown = to_mermaid(flow, args.language) if args.format == "mermaid" else None
+        print(shown or flow_text(flow, args.language), end="")
+    elif args.action == "docs":
+        for path in write_pages(flows, args.out or DOCS_DIR):
+            print(path)
+    else:
+        print(flow_list(flows, args.language))
     return 0
 
 
@@ -118,9 +150,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except (OSError, IntegrityError) as exc:
             print(f"dualrec verify: cannot read the key {key_file}: {exc}", file=sys.stderr)
             return 2
-    report = verify_recording(path, trusted)
-    print(report.to_json() if args.json else format_report(report))
-    return 0 if report.ok else 1
+    # A session resumed after a restart has one folder per recording part: the session's
+    # folder (part 1) and part-2, part-3... inside it. Each part is verified on its own.
+    parts = [path]
+    if path.is_dir():
+        later = [p for p in path.glob("part-*") if p.is_dir() and p.name[5:].isdigit()]
+        parts += sorted(later, key=lambda p: int(p.name[5:]))
+    reports = [verify_recording(part, trusted) for part in parts]
+    if args.json:
+        data = [report.to_dict() for report in reports]
+        print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+    else:
+        print("\n".join(format_report(report) for report in reports))
+    return 0 if all(report.ok for report in reports) else 1
 
 
 def _public_pem(path: Path) -> bytes:
@@ -175,12 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--segment-seconds", type=float, help="recording segment length (10)")
+    serve.add_argument("--tts-speed", type=int, help="announcement speed, words a minute (175)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="run one complete double-recorded session")
     data_options(demo)
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.add_argument("--step-seconds", type=float, default=1.5, help="pause between steps")
+    demo.add_argument("--service", default="card_opening", help="the flow (dualrec flows)")
     demo.set_defaults(func=cmd_demo)
 
     kiosk = sub.add_parser("kiosk", help="run a kiosk against a server")
@@ -190,7 +234,20 @@ def build_parser() -> argparse.ArgumentParser:
     kiosk.add_argument("--pulse", action="store_true", help="flash and beep every 2 s")
     kiosk.add_argument("--language", default="zh-CN", choices=["zh-CN", "en"])
     kiosk.add_argument("--token", help="device token (or DUALREC_KIOSK_TOKEN)")
+    kiosk.add_argument("--resume", metavar="SESSION_ID", help="resume a session cut by a restart")
     kiosk.set_defaults(func=cmd_kiosk)
+
+    flows = sub.add_parser("flows", help="the business flows: list, show, docs")
+    flows.add_argument("--language", default="en", choices=["zh-CN", "en"])
+    flows.set_defaults(func=cmd_flows, action="list")
+    flow_actions = flows.add_subparsers(dest="action")
+    flow_actions.add_parser("list", help="list the flows with their titles")
+    show = flow_actions.add_parser("show", help="one flow as a Mermaid state diagram or text")
+    show.add_argument("name")
+    show.add_argument("--format", choices=["mermaid", "text"], default="text")
+    show.add_argument("--language", default="en", choices=["zh-CN", "en"])
+    docs = flow_actions.add_parser("docs", help="write docs/flows/<name>.md for every flow")
+    docs.add_argument("--out", type=Path, help="the folder (default docs/flows)")
 
     verify = sub.add_parser("verify", help="check a recording")
     verify.add_argument("target", help="a session id, a recording folder or a segment file")

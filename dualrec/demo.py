@@ -42,9 +42,13 @@ async def demo_credentials(db: Database, branch: str = "BJ-001") -> dict[str, st
 
 
 async def run_demo(
-    settings: Settings, *, step_s: float = 1.5, progress: Callable[[str], None]
+    settings: Settings,
+    *,
+    step_s: float = 1.5,
+    service: str = "card_opening",
+    progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Run the server, a synthetic kiosk and a scripted agent through card opening."""
+    """Run the server, a synthetic kiosk and a scripted agent through one flow."""
     began = time.monotonic()
     runner, url = await start_server(settings)
     try:
@@ -56,7 +60,7 @@ async def run_demo(
             ws_url,
             tokens["kiosk"],
             open_source("synthetic", KIOSK_LOOK, pulse=True),
-            service="card_opening",
+            service=service,
             progress=progress,
         )
         agent = ScriptedAgent(
@@ -129,6 +133,10 @@ def summary(
         "frames": dict(sorted(frames.items())),
         "received_by_kiosk": kiosk.received_frames,
         "received_by_agent": agent.received_frames,
+        "evidence": [
+            {"step": e.step, "kind": e.kind, "file": e.file, "sha256": e.sha256}
+            for e in detail.evidence
+        ],
         "workflow": [
             {
                 "event": e.event,
@@ -156,7 +164,10 @@ def format_summary(data: dict[str, Any]) -> str:
     ]
     for step in data["workflow"]:
         at = "   —  " if step["offset_s"] is None else f"{step['offset_s']:6.2f}s"
-        lines.append(f"  {at}  {step['event']:<20} {step['from']} -> {step['to']}")
+        lines.append(f"  {at}  {step['event']:<26} {step['from']} -> {step['to']}")
+    if data.get("evidence"):
+        kinds = [f"{e['kind']} ({e['step']})" for e in data["evidence"]]
+        lines.append(f"evidence     {len(kinds)} items: " + ", ".join(kinds))
     verdict = "verified OK" if data["verified"] else "NOT OK: " + "; ".join(data["problems"])
     lines.append(f"recording    {verdict} ({data['ready_after_hangup_s']:.2f} s after hang-up)")
     if data.get("composite"):

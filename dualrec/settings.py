@@ -22,6 +22,8 @@ class Settings:
     segment_s: float = 10.0
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
+    #: How fast announcements are spoken (espeak-ng words per minute; 175 is natural).
+    tts_speed_wpm: int = 175
 
     @property
     def recordings_dir(self) -> Path:

@@ -1,6 +1,16 @@
 """The branch kiosk client (aiortc): the customer's end of the call."""
 
-from .kiosk import Kiosk, KioskResult
+from .kiosk import CAUTIOUS_ANSWERS, GROWTH_ANSWERS, Kiosk, KioskResult
+from .signature import draw_signature, png_data_url
 from .sources import SourceError, open_source
 
-__all__ = ["Kiosk", "KioskResult", "SourceError", "open_source"]
+__all__ = [
+    "CAUTIOUS_ANSWERS",
+    "GROWTH_ANSWERS",
+    "Kiosk",
+    "KioskResult",
+    "SourceError",
+    "draw_signature",
+    "open_source",
+    "png_data_url",
+]

@@ -54,6 +54,21 @@ def is_vp8_keyframe(data: bytes) -> bool:
     return bool(data) and not data[0] & 0x01
 
 
+def vp8_frame_ok(data: bytes) -> bool:
+    """Whether a VP8 frame's header is whole (RFC 6386, section 9.1).
+
+    aiortc's jitter buffer can hand on a frame whose first packets were lost when it
+    makes room after a long loss; such a frame fails these checks.
+    """
+    if len(data) < 3:
+        return False
+    tag = int.from_bytes(data[:3], "little")
+    version, first_partition = (tag >> 1) & 0x07, tag >> 5
+    if version > 3 or first_partition > len(data) - 3:
+        return False
+    return not is_vp8_keyframe(data) or (len(data) >= 10 and data[3:6] == b"\x9d\x01\x2a")
+
+
 def vp8_size(data: bytes) -> tuple[int, int] | None:
     """The width and height carried in a VP8 keyframe header, if any."""
     if len(data) < 10 or not is_vp8_keyframe(data) or data[3:6] != b"\x9d\x01\x2a":
@@ -106,6 +121,9 @@ class ReceiverTap:
         self._last_keyframe_request = 0.0
         self.frames = 0
         self.keyframe_requests = 0
+        #: Damaged frames (and those depending on them) left out.
+        self.damaged = 0
+        self._broken = False
         self._requests: set[asyncio.Future[None]] = set()
         #: For a party without VP8: what re-encodes its decoded video (media.transcode).
         self.transcoder: Any = None
@@ -144,6 +162,14 @@ class ReceiverTap:
         rtp_timestamp = self.rtp_timestamp(timestamp)
         data = bytes(frame.data)
         keyframe = self.kind == "audio" or is_vp8_keyframe(data)
+        if self.kind == "video" and (self._broken or not vp8_frame_ok(data)):
+            # A damaged frame, and every frame after it until the next keyframe, would
+            # decode to garbage: none of them is forwarded or recorded.
+            self._broken = not (keyframe and vp8_frame_ok(data))
+            if self._broken:
+                self.damaged += 1
+                self.request_keyframe()
+                return
         self.frames += 1
         try:
             self._on_frame(

@@ -75,6 +75,7 @@ class VerifyReport:
 def _read_segment(path: Path, track: TrackReport, problems: list[str]) -> int:
     """Decode one segment into ``track``; returns its frame count."""
     frames = 0
+    undecodable: list[float] = []
     try:
         with av.open(str(path)) as container:
             if not container.streams:
@@ -89,8 +90,12 @@ def _read_segment(path: Path, track: TrackReport, problems: list[str]) -> int:
             for packet in container.demux(stream):
                 if packet.pts is None:
                     continue
-                packet.decode()
                 at = float(packet.pts * packet.time_base)
+                try:
+                    packet.decode()
+                except av.FFmpegError:
+                    # A damaged frame: say so, and go on to see how much is affected.
+                    undecodable.append(at)
                 step = float((packet.duration or 0) * packet.time_base) or step
                 if track.start_s is None:
                     track.start_s = at
@@ -101,6 +106,11 @@ def _read_segment(path: Path, track: TrackReport, problems: list[str]) -> int:
                 frames += 1
     except (av.FFmpegError, OSError, ValueError) as exc:
         problems.append(f"{path.name}: unreadable after {frames} frames ({exc})")
+    if undecodable:
+        problems.append(
+            f"{path.name}: {len(undecodable)} frames could not be decoded "
+            f"(first at {undecodable[0]:.2f} s)"
+        )
     if frames == 0:
         problems.append(f"{path.name}: no frame")
     track.frames += frames

@@ -1,13 +1,22 @@
 """Signalling: the aiohttp server, the WebSocket protocol, the queue and its client."""
 
 from .client import ServerRefused, SignalingClient
-from .errors import MessageTooLarge, OutOfOrder, ProtocolError, SignalingError, Unauthorised
+from .errors import (
+    InvalidEvidence,
+    MessageTooLarge,
+    OutOfOrder,
+    ProtocolError,
+    SignalingError,
+    Unauthorised,
+)
 from .protocol import (
     CLIENT_MESSAGES,
+    KIOSK_EVIDENCE,
     MAX_MESSAGE_BYTES,
     Accept,
     Answer,
     Error,
+    EvidenceMessage,
     Hangup,
     IceCandidate,
     Join,
@@ -18,6 +27,7 @@ from .protocol import (
     QueuePosition,
     QueueState,
     RequestService,
+    Resume,
     SessionEnded,
     WorkflowEventMessage,
     WorkflowState,
@@ -26,12 +36,15 @@ from .protocol import (
 
 __all__ = [
     "CLIENT_MESSAGES",
+    "KIOSK_EVIDENCE",
     "MAX_MESSAGE_BYTES",
     "Accept",
     "Answer",
     "Error",
+    "EvidenceMessage",
     "Hangup",
     "IceCandidate",
+    "InvalidEvidence",
     "Join",
     "Joined",
     "Matched",
@@ -43,6 +56,7 @@ __all__ = [
     "QueuePosition",
     "QueueState",
     "RequestService",
+    "Resume",
     "ServerRefused",
     "SessionEnded",
     "SignalingClient",

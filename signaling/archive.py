@@ -29,8 +29,12 @@ logger = logging.getLogger(__name__)
 COMPOSITE = "composite.mp4"
 
 
-def session_manifest(detail: SessionDetail) -> dict[str, Any]:
-    """The session's facts, segments and workflow events, as written next to the files."""
+def session_manifest(detail: SessionDetail, part: int = 1) -> dict[str, Any]:
+    """The session's facts, this part's segments and evidence, and the workflow events.
+
+    Every workflow event of the session so far is listed with the recording part its
+    offset refers to; segments and evidence files are this part's (this folder's).
+    """
     s = detail.session
     return {
         "session_id": s.id,
@@ -43,6 +47,7 @@ def session_manifest(detail: SessionDetail) -> dict[str, Any]:
         "started_at": s.started_at.isoformat() if s.started_at else None,
         "ended_at": s.ended_at.isoformat() if s.ended_at else None,
         "end_reason": s.end_reason,
+        "part": part,
         "segments": [
             {
                 "party": str(f.party),
@@ -56,7 +61,21 @@ def session_manifest(detail: SessionDetail) -> dict[str, Any]:
                 "start_ms": f.start_ms,
                 "end_ms": f.end_ms,
             }
-            for f in detail.files
+            for f in detail.part_files(part)
+        ],
+        "evidence": [
+            {
+                "seq": e.seq,
+                "step": e.step,
+                "kind": e.kind,
+                "file": e.file,
+                "sha256": e.sha256,
+                "offset_ms": e.offset_ms,
+                "at": e.at.isoformat(),
+                "provided_by": e.provided_by,
+            }
+            for e in detail.evidence
+            if e.part == part
         ],
         "workflow": [
             {
@@ -67,6 +86,7 @@ def session_manifest(detail: SessionDetail) -> dict[str, Any]:
                 "actor": e.actor,
                 "at": e.at.isoformat(),
                 "offset_ms": e.offset_ms,
+                "part": e.part,
                 "reason": e.reason,
             }
             for e in detail.events
@@ -74,11 +94,15 @@ def session_manifest(detail: SessionDetail) -> dict[str, Any]:
     }
 
 
-def composite_info(detail: SessionDetail, flow: Flow, timezone: str) -> CompositeInfo:
-    """What the composite shows: who, where, when, and the steps as chapters."""
+def composite_info(
+    detail: SessionDetail, flow: Flow, timezone: str, part: int = 1
+) -> CompositeInfo:
+    """What the composite shows: who, where, when, and this part's steps as chapters."""
     s = detail.session
-    events = [e for e in detail.events if e.offset_ms is not None]
-    first = events[0].source if events else s.workflow_state
+    events = [e for e in detail.events if e.offset_ms is not None and (e.part or 1) == part]
+    before = [e for e in detail.events if (e.part or 1) < part]
+    resumed_at = before[-1].target if before else flow.initial
+    first = events[0].source if events else (resumed_at if part > 1 else s.workflow_state)
     marks = [(0, first)] + [(e.offset_ms or 0, e.target) for e in events]
     return CompositeInfo(
         session_id=s.id,
@@ -96,9 +120,11 @@ async def sign_archive(
     chain: ChainLog,
     key: Ed25519PrivateKey,
     extra: dict[str, Any] | None = None,
+    *,
+    part: int = 1,
 ) -> None:
     """Sign the manifest over the chain as it stands (off the event loop)."""
-    manifest = session_manifest(detail) | (extra or {})
+    manifest = session_manifest(detail, part) | (extra or {})
     signed = sign_manifest(manifest, chain.chain, key)
     await asyncio.to_thread(write_signed_manifest, folder, signed)
 
@@ -111,10 +137,12 @@ async def make_composite(
     key: Ed25519PrivateKey,
     executor: Executor,
     timezone: str,
+    *,
+    part: int = 1,
 ) -> CompositeResult | None:
     """Compose the session in ``executor``, chain the files and sign the manifest again."""
     loop = asyncio.get_running_loop()
-    info = composite_info(detail, flow, timezone)
+    info = composite_info(detail, flow, timezone, part)
     began = datetime.now(UTC)
     try:
         result = await loop.run_in_executor(executor, _compose, folder, folder / COMPOSITE, info)
@@ -135,7 +163,7 @@ async def make_composite(
         "made_at": datetime.now(UTC).isoformat(),
         "warnings": result.warnings,
     }
-    await sign_archive(folder, detail, chain, key, {"composite": composite})
+    await sign_archive(folder, detail, chain, key, {"composite": composite}, part=part)
     logger.info(
         "session %s: composite of %.1f s made in %.1f s",
         detail.session.id,
@@ -143,6 +171,27 @@ async def make_composite(
         (datetime.now(UTC) - began).total_seconds(),
     )
     return result
+
+
+async def close_archive(
+    folder: Path,
+    detail: SessionDetail,
+    flow: Flow,
+    chain: ChainLog,
+    key: Ed25519PrivateKey,
+    *,
+    composites: Executor | None,
+    timezone: str,
+    part: int = 1,
+) -> asyncio.Task[CompositeResult | None] | None:
+    """Sign the part's archive now; returns the composite's job (None without a pool)."""
+    await sign_archive(folder, detail, chain, key, part=part)
+    if composites is None:
+        await asyncio.to_thread(chain.close)
+        return None
+    return asyncio.ensure_future(
+        make_composite(folder, detail, flow, chain, key, composites, timezone, part=part)
+    )
 
 
 def _compose(folder: Path, out: Path, info: CompositeInfo) -> CompositeResult:

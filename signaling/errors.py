@@ -40,3 +40,32 @@ class OutOfOrder(SignalingError):
         super().__init__(f'cannot handle "{message_type}" in state "{state}"')
         self.message_type = message_type
         self.state = state
+
+
+class InvalidEvidence(SignalingError, ValueError):
+    """Evidence that is not what its kind needs: a bad data URL, not an image, too large."""
+
+    code = "bad_evidence"
+
+    def __init__(self, kind: str, step: str, problem: str) -> None:
+        super().__init__(f'evidence "{kind}" for step "{step}" refused: {problem}')
+        self.kind = kind
+        self.step = step
+        self.problem = problem
+
+
+class AnnouncementPending(SignalingError):
+    """A step's forward event before its spoken announcement has been played to the end."""
+
+    code = "step_refused"
+
+    def __init__(self, flow: str, step: str, event: str, problem: str) -> None:
+        super().__init__(f'event "{event}" is refused in step "{step}" of flow "{flow}": {problem}')
+        self.step = step
+        self.problem = problem
+
+
+class AnnouncementFailed(SignalingError):
+    """Text-to-speech could not make or play a step's announcement."""
+
+    code = "tts_failed"

@@ -13,9 +13,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from media import SegmentInfo, SessionRecorder, SessionRelay
 from storage import Database
-from workflow import Flow, advance, get_flow
+from workflow import Flow, get_flow
 
-from .archive import make_composite, sign_archive
+from .archive import close_archive
+from .conductor import Conductor, TtsSettings
 from .errors import OutOfOrder, SignalingError, Unauthorised
+from .evidence import EvidenceKeeper
 from .protocol import (
     Accept,
     Answer,
+    EvidenceMessage,
     Hangup,
     IceCandidate,
     Join,
@@ -41,65 +43,22 @@ from .protocol import (
     QueuePosition,
     QueueState,
     RequestService,
+    Resume,
     SessionEnded,
     WorkflowEventMessage,
-    WorkflowState,
 )
+from .recovery import load_interrupted
+from .session import Client, LiveSession
 
 logger = logging.getLogger(__name__)
 
 #: Which messages each role may send once joined.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "kiosk": frozenset({"request_service", "offer", "ice_candidate", "hangup"}),
+    "kiosk": frozenset(
+        {"request_service", "resume", "offer", "ice_candidate", "evidence", "hangup"}
+    ),
     "agent": frozenset({"accept", "offer", "ice_candidate", "workflow_event", "hangup"}),
 }
-
-
-@dataclass(eq=False)
-class Client:
-    """One connected kiosk or agent."""
-
-    send: Callable[[Message], Awaitable[None]]
-    role: str | None = None
-    name: str = ""
-    branch: str | None = None
-    language: str = "zh-CN"
-    session: LiveSession | None = None
-
-    @property
-    def label(self) -> str:
-        """How logs name the client (never its token)."""
-        return f"{self.role or 'unjoined'}:{self.name or '?'}"
-
-
-@dataclass(eq=False)
-class LiveSession:
-    """A customer's call, from queueing to hang-up."""
-
-    id: str
-    service: str
-    flow: Flow
-    kiosk: Client
-    state: str
-    queued_at: float = field(default_factory=time.monotonic)
-    agent: Client | None = None
-    relay: SessionRelay | None = None
-    t0: float | None = None
-    ended: bool = False
-    pending: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    @property
-    def directory(self) -> str:
-        """The session's folder, relative to the recordings root."""
-        return self.id
-
-    def party_of(self, client: Client) -> str:
-        """``kiosk`` or ``agent``: which end of this call ``client`` is."""
-        return "kiosk" if client is self.kiosk else "agent"
-
-    def offset_ms(self) -> int | None:
-        """Milliseconds since the recording started, if it has."""
-        return None if self.t0 is None else round((time.time() - self.t0) * 1000)
 
 
 class CallCentre:
@@ -115,6 +74,7 @@ class CallCentre:
         segment_s: float = 10.0,
         composites: Executor | None = None,
         timezone: str = "Asia/Shanghai",
+        tts: TtsSettings | None = None,
     ) -> None:
         self.db = db
         self.signing_key = signing_key
@@ -129,6 +89,8 @@ class CallCentre:
         self.queue: list[LiveSession] = []
         self.sessions: dict[str, LiveSession] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.keeper = EvidenceKeeper(db, recordings_dir)
+        self.conductor = Conductor(db, self.keeper, self._track, tts)
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -201,20 +163,30 @@ class CallCentre:
         logger.info("session %s: %s queued for %s", session.id, client.label, session.service)
         await self._queue_changed()
 
-    def queue_state(self) -> QueueState:
-        now = time.monotonic()
-        return QueueState(
-            waiting=[
-                {
-                    "session_id": s.id,
-                    "service": s.service,
-                    "branch": s.kiosk.branch,
-                    "kiosk": s.kiosk.name,
-                    "waited_s": round(now - s.queued_at, 1),
-                }
-                for s in self.queue
-            ]
+    async def _on_resume(self, client: Client, message: Resume) -> None:
+        if client.session is not None:
+            raise OutOfOrder("resume", "queued" if client.session.agent is None else "in a call")
+        if message.session_id in self.sessions:
+            raise OutOfOrder("resume", "the session is live")
+        session = await load_interrupted(self.db, self.flows, client, message.session_id)
+        client.language = message.language
+        client.session = session
+        self.sessions[session.id] = session
+        # Back to the head of the queue: this customer has waited once already.
+        self.queue.insert(0, session)
+        logger.info(
+            "session %s: %s resumes at %s (part %d)",
+            session.id,
+            client.label,
+            session.state,
+            session.part,
         )
+        await self._queue_changed()
+
+    def queue_state(self) -> QueueState:
+        """The waiting customers, as agents see them."""
+        now = time.monotonic()
+        return QueueState(waiting=[session.queue_entry(now) for session in self.queue])
 
     async def _queue_changed(self) -> None:
         sends = [
@@ -252,7 +224,7 @@ class CallCentre:
                     peer=peer.name,
                 )
             )
-        await self._send_workflow_state(session, event=None)
+        await self.conductor.send_state(session, event=None)
         await self._queue_changed()
 
     # -- media -------------------------------------------------------------------------
@@ -294,6 +266,7 @@ class CallCentre:
             kind=info.kind,
             seq=info.seq,
             path=f"{session.directory}/{info.path}",
+            part=session.part,
             codec=info.codec,
             bytes=info.bytes,
             sha256=info.sha256,
@@ -312,8 +285,11 @@ class CallCentre:
             session.id,
             agent_name=session.agent.name,
             started_at=datetime.fromtimestamp(session.t0, UTC),
-            recording_dir=session.directory,
+            recording_dir=session.id,
         )
+        # The step's time (and its timeout) runs from when the call is up.
+        session.step_entered = datetime.now(UTC)
+        self.conductor.step_started(session)
 
     async def _on_offer(self, client: Client, message: Offer) -> None:
         session = self._in_call(client, "offer")
@@ -343,53 +319,10 @@ class CallCentre:
     # -- workflow ----------------------------------------------------------------------
 
     async def _on_workflow_event(self, client: Client, message: WorkflowEventMessage) -> None:
-        session = self._in_call(client, "workflow_event")
-        transition = advance(
-            session.flow, session.state, message.event, reason=message.reason, data=message.data
-        )
-        offset = session.offset_ms()
-        await self.db.add_workflow_event(
-            session.id,
-            event=transition.event,
-            source=transition.source,
-            target=transition.target,
-            actor=client.name,
-            at=datetime.now(UTC),
-            offset_ms=offset,
-            reason=transition.reason,
-            data=dict(transition.data),
-        )
-        session.state = transition.target
-        logger.info(
-            "session %s: workflow %s -> %s (%s)",
-            session.id,
-            transition.source,
-            transition.target,
-            transition.event,
-        )
-        await self._send_workflow_state(session, event=transition.event, offset_ms=offset)
+        await self.conductor.on_event(self._in_call(client, "workflow_event"), client, message)
 
-    async def _send_workflow_state(
-        self, session: LiveSession, *, event: str | None, offset_ms: int | None = None
-    ) -> None:
-        step = session.flow.step(session.state)
-        for party in (session.kiosk, session.agent):
-            if party is None:
-                continue
-            language = session.kiosk.language
-            await party.send(
-                WorkflowState(
-                    session_id=session.id,
-                    flow=session.flow.name,
-                    state=session.state,
-                    event=event,
-                    offset_ms=offset_ms,
-                    terminal=step.terminal,
-                    title=step.title[language],
-                    prompt=(step.script if party is session.agent else step.prompt)[language],
-                    events=list(session.flow.events_from(session.state)),
-                )
-            )
+    async def _on_evidence(self, client: Client, message: EvidenceMessage) -> None:
+        await self.conductor.on_evidence(self._in_call(client, "evidence"), client, message)
 
     # -- ending ------------------------------------------------------------------------
 
@@ -404,6 +337,7 @@ class CallCentre:
         if session.ended:
             return
         session.ended = True
+        self.conductor.stop(session)
         if session in self.queue:
             self.queue.remove(session)
             await self._queue_changed()
@@ -415,6 +349,9 @@ class CallCentre:
         # Segment rows and workflow events are written before the session is closed.
         while session.pending:
             await asyncio.gather(*list(session.pending), return_exceptions=True)
+        # A change under way (evidence being written) finishes before the archive closes.
+        async with session.lock:
+            await self.keeper.chain_pending(session)
         await self.db.end_session(
             session.id, ended_at=datetime.now(UTC), end_reason=reason, status=status
         )
@@ -436,25 +373,20 @@ class CallCentre:
         chain = session.relay.recorder.chain
         if chain is None:
             return
-        folder = self.recordings_dir / session.directory
         detail = await self.db.get_session(session.id)
-        await sign_archive(folder, detail, chain, self.signing_key)
-        if self.composites is None:
-            await asyncio.to_thread(chain.close)
-            return
-        task = asyncio.ensure_future(
-            make_composite(
-                folder,
-                detail,
-                session.flow,
-                chain,
-                self.signing_key,
-                self.composites,
-                self.timezone,
-            )
+        job = await close_archive(
+            self.recordings_dir / session.directory,
+            detail,
+            session.flow,
+            chain,
+            self.signing_key,
+            composites=self.composites,
+            timezone=self.timezone,
+            part=session.part,
         )
-        self.composite_jobs[session.id] = task
-        task.add_done_callback(lambda _: self.composite_jobs.pop(session.id, None))
+        if job is not None:
+            self.composite_jobs[session.directory] = job
+            job.add_done_callback(lambda _: self.composite_jobs.pop(session.directory, None))
 
     async def shutdown(self) -> None:
         """End every live session (server shutting down): recordings are closed cleanly."""

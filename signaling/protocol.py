@@ -16,6 +16,14 @@ MAX_MESSAGE_BYTES = 256 * 1024
 
 ROLES = ("kiosk", "agent")
 LANGUAGES = ("zh-CN", "en")
+#: Evidence the kiosk supplies itself, with the kind of value each takes.
+KIOSK_EVIDENCE = {
+    "tick_confirmation": bool,
+    "consent": bool,
+    "document_acknowledged": str,
+    "questionnaire_answers": dict,
+    "signature_image": str,
+}
 
 _MESSAGES: dict[str, type[Message]] = {}
 
@@ -193,6 +201,46 @@ class WorkflowEventMessage(Message):
 
 
 @dataclass(frozen=True)
+class EvidenceMessage(Message):
+    """The kiosk supplies evidence for the current step (a tick, an answer, a signature)."""
+
+    type: ClassVar[str] = "evidence"
+    kind: str
+    value: Any
+    step: str | None = None
+
+    def __post_init__(self) -> None:
+        expected = KIOSK_EVIDENCE.get(self.kind)
+        if expected is None:
+            kinds = ", ".join(sorted(KIOSK_EVIDENCE))
+            raise ValueError(f'kind must be one of {kinds}, not "{self.kind[:40]}"')
+        if not isinstance(self.value, expected):
+            raise ValueError(f'the value of "{self.kind}" must be {_type_name(expected)}')
+        if expected is bool and self.value is not True:
+            raise ValueError(f'"{self.kind}" can only be given as true')
+        if isinstance(self.value, str):
+            _require_text("value", self.value, MAX_MESSAGE_BYTES)
+        if isinstance(self.value, dict) and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.value.items()
+        ):
+            raise ValueError(f'"{self.kind}" must map question ids to option ids (strings)')
+
+
+@dataclass(frozen=True)
+class Resume(Message):
+    """A kiosk reconnects to its own session cut by a server restart."""
+
+    type: ClassVar[str] = "resume"
+    session_id: str
+    language: str = "zh-CN"
+
+    def __post_init__(self) -> None:
+        _require_text("session_id", self.session_id, 64)
+        if self.language not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+
+
+@dataclass(frozen=True)
 class Hangup(Message):
     """Ends the call (or leaves the queue)."""
 
@@ -253,7 +301,13 @@ class Answer(Message):
 
 @dataclass(frozen=True)
 class WorkflowState(Message):
-    """The session's workflow moved to ``state`` (sent to both parties)."""
+    """The session's workflow step and what it still needs (sent to both parties).
+
+    Sent on every transition (``event`` names it) and whenever evidence arrives or an
+    announcement ends (``event`` is null). ``missing`` lists the evidence still needed
+    before the step's forward event is accepted ("tts_played" while the step's
+    announcement has not been played to the end).
+    """
 
     type: ClassVar[str] = "workflow_state"
     session_id: str
@@ -265,6 +319,14 @@ class WorkflowState(Message):
     title: str
     prompt: str
     events: list[Any]
+    evidence: list[Any] = field(default_factory=list)
+    missing: list[Any] = field(default_factory=list)
+    documents: list[Any] = field(default_factory=list)
+    questions: list[Any] = field(default_factory=list)
+    confirmation_phrase: str | None = None
+    announcement: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    timeout_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -315,5 +377,7 @@ CLIENT_MESSAGES: tuple[type[Message], ...] = (
     Offer,
     IceCandidate,
     WorkflowEventMessage,
+    EvidenceMessage,
+    Resume,
     Hangup,
 )

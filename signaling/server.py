@@ -11,17 +11,21 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 
 from aiohttp import WSMsgType, web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent_console import setup_console
 from dualrec.settings import Settings
 from media import MediaError, NegotiationError, load_or_create_signing_key
 from storage import Database, StorageError
-from workflow import TransitionNotAllowed, UnknownFlow, WorkflowError, load_flows
+from workflow import StepRefused, TransitionNotAllowed, UnknownFlow, WorkflowError, load_flows
 
+from .conductor import TtsSettings
 from .errors import SignalingError
-from .hub import CallCentre, Client
+from .hub import CallCentre
 from .lag import LagMonitor
 from .protocol import MAX_MESSAGE_BYTES, Error, Message, parse_message
+from .recovery import close_interrupted_part
+from .session import Client
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,10 @@ def error_message(exc: Exception, ref: str | None) -> Error:
         code = exc.code
     elif isinstance(exc, TransitionNotAllowed):
         code = "transition_not_allowed"
+    elif isinstance(exc, StepRefused):
+        # Missing or invalid data, missing evidence, a failed guard: the message names
+        # the step and what is missing or wrong.
+        code = "step_refused"
     elif isinstance(exc, UnknownFlow):
         code = "unknown_service"
     elif isinstance(exc, WorkflowError):
@@ -107,6 +115,21 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+async def _recover(db: Database, settings: Settings, key: Ed25519PrivateKey) -> None:
+    """Calls cut by the previous run become interrupted; their recording parts are closed."""
+    interrupted, failed = await db.interrupt_open_sessions("server restarted", datetime.now(UTC))
+    if failed:
+        logger.warning("%d queued sessions were left by a previous run: marked failed", failed)
+    # Also those a previous start could not close (it died too): closing is idempotent.
+    for session in await db.list_sessions(limit=1000, status="interrupted"):
+        try:
+            await close_interrupted_part(db, settings.recordings_dir, session.id, key)
+        except (MediaError, OSError) as exc:
+            logger.error("session %s: the interrupted part cannot be closed: %s", session.id, exc)
+    if interrupted:
+        logger.warning("%d calls were cut by a restart: interrupted, resumable", len(interrupted))
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the dualrec server application."""
     app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -119,11 +142,7 @@ def create_app(settings: Settings) -> web.Application:
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         key = await asyncio.to_thread(load_or_create_signing_key, settings.signing_key_path)
         async with Database(settings.database) as db:
-            failed = await db.fail_open_sessions("server restarted", datetime.now(UTC))
-            if failed:
-                logger.warning(
-                    "%d sessions were left open by a previous run: marked failed", failed
-                )
+            await _recover(db, settings, key)
             app[DATABASE] = db
             # Composites are made in a separate process: numpy and muxing hold the GIL.
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -135,6 +154,7 @@ def create_app(settings: Settings) -> web.Application:
                     segment_s=settings.segment_s,
                     composites=pool,
                     timezone=settings.timezone,
+                    tts=TtsSettings(speed_wpm=settings.tts_speed_wpm),
                 )
                 app[LAG].start()
                 yield

@@ -1,10 +1,12 @@
 """Persistence for dualrec: the audit database (and, later, the recording stores)."""
 
+from . import access_log  # noqa: F401  (its table is created with the others)
 from .database import Database, normalise_url
 from .errors import NotFound, StorageError, StorageUnavailable
-from .models import (
-    Base,
+from .models import Base
+from .views import (
     CredentialView,
+    EvidenceItemView,
     MediaKind,
     Party,
     RecordingFileView,
@@ -19,6 +21,7 @@ __all__ = [
     "Base",
     "CredentialView",
     "Database",
+    "EvidenceItemView",
     "MediaKind",
     "NotFound",
     "Party",

@@ -1,4 +1,4 @@
-"""The audit database: credentials, call sessions, recording files and workflow events."""
+"""The audit database: credentials, call sessions, recording files, workflow and evidence."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Connection, event, inspect, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -24,20 +24,11 @@ from .models import (
     Base,
     CallSession,
     Credential,
-    CredentialView,
-    MediaKind,
-    Party,
-    RecordingFile,
-    RecordingFileView,
-    Role,
-    SessionDetail,
-    SessionStatus,
-    SessionView,
-    WorkflowEvent,
-    WorkflowEventView,
     open_sessions_query,
     parse_enum,
 )
+from .records import SessionRecords, locked_session
+from .views import CredentialView, Role, SessionDetail, SessionStatus, SessionView
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +76,7 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Database:
+class Database(SessionRecords):
     """The audit database behind an async SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str, *, schema: str | None = None) -> None:
@@ -110,10 +101,11 @@ class Database:
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 
     async def start(self) -> None:
-        """Connect and create the tables that do not exist yet."""
+        """Connect, create the tables that do not exist yet and add columns added since."""
         try:
             async with self._engine.begin() as connection:
                 await connection.run_sync(Base.metadata.create_all)
+                await connection.run_sync(_add_new_columns)
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             raise _translate(exc) from exc
 
@@ -131,6 +123,11 @@ class Database:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The session maker, for storage modules that run their own transactions."""
+        return self._sessions
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
@@ -229,31 +226,37 @@ class Database:
     async def start_session(
         self, id: str, *, agent_name: str, started_at: datetime, recording_dir: str | None
     ) -> SessionView:
-        """Mark a waiting session active, answered by ``agent_name``."""
+        """Mark a waiting (or interrupted) session active: its next recording part starts.
+
+        A resumed session keeps its first start time and recording folder.
+        """
         async with self._transaction() as session:
-            row = await _locked_session(session, id)
-            if row.status != SessionStatus.WAITING:
-                raise StorageError(f'cannot start session {id!r} in status "{row.status}"')
+            row = await locked_session(session, id)
+            previous = row.status
+            if previous not in (SessionStatus.WAITING, SessionStatus.INTERRUPTED):
+                raise StorageError(f'cannot start session {id!r} in status "{previous}"')
             row.status = SessionStatus.ACTIVE
             row.agent_name = agent_name
-            row.started_at = started_at
-            row.recording_dir = recording_dir
+            row.recording_parts = (row.recording_parts or 0) + 1
+            if previous == SessionStatus.WAITING:
+                row.started_at = started_at
+                row.recording_dir = recording_dir
             await session.flush()
             view = row.view()
-        logger.info("session %s: waiting -> active (agent %r)", id, agent_name)
+        logger.info("session %s: %s -> active (agent %r)", id, previous, agent_name)
         return view
 
     async def end_session(
         self, id: str, *, ended_at: datetime, end_reason: str, status: str = "ended"
     ) -> SessionView:
-        """Close an open session as ended (or failed)."""
+        """Close an open (or interrupted) session as ended (or failed)."""
         new_status = parse_enum(SessionStatus, status, "end status")
         if new_status in OPEN_STATUSES:
             raise StorageError(f'cannot end a session with status "{new_status}"')
         async with self._transaction() as session:
-            row = await _locked_session(session, id)
+            row = await locked_session(session, id)
             previous = row.status
-            if previous not in OPEN_STATUSES:
+            if previous not in (*OPEN_STATUSES, SessionStatus.INTERRUPTED):
                 raise StorageError(f'cannot end session {id!r} in status "{previous}"')
             row.status, row.ended_at, row.end_reason = new_status, ended_at, end_reason
             await session.flush()
@@ -261,91 +264,17 @@ class Database:
         logger.info("session %s: %s -> %s (%s)", id, previous, new_status, end_reason)
         return view
 
-    async def add_workflow_event(
-        self,
-        session_id: str,
-        *,
-        event: str,
-        source: str,
-        target: str,
-        actor: str,
-        at: datetime,
-        offset_ms: int | None,
-        reason: str | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> WorkflowEventView:
-        """Append the session's next workflow event and move its workflow_state to ``target``."""
-        async with self._transaction() as session:
-            # The row lock serialises concurrent appends to one session on PostgreSQL
-            # (SQLite transactions are already serialised by BEGIN IMMEDIATE).
-            row = await _locked_session(session, session_id)
-            last = await session.scalar(
-                select(func.max(WorkflowEvent.seq)).where(WorkflowEvent.session_id == session_id)
-            )
-            record = WorkflowEvent(
-                session_id=session_id,
-                seq=(last or 0) + 1,
-                event=event,
-                source=source,
-                target=target,
-                actor=actor,
-                at=at,
-                offset_ms=offset_ms,
-                reason=reason,
-                data=dict(data or {}),
-            )
-            session.add(record)
-            row.workflow_state = target
-            await session.flush()
-            view = record.view()
-        logger.info("session %s: workflow %s -> %s on %s", session_id, source, target, event)
-        return view
-
-    async def save_recording_file(
-        self,
-        session_id: str,
-        *,
-        party: str,
-        kind: str,
-        seq: int,
-        path: str,
-        codec: str,
-        bytes: int,
-        sha256: str | None,
-        frames: int,
-        start_ms: int,
-        end_ms: int,
-        closed: bool,
-    ) -> RecordingFileView:
-        """Insert or update the file of (session, party, kind, seq)."""
-        track = (parse_enum(Party, party, "party"), parse_enum(MediaKind, kind, "media kind"))
-        if seq < 0:
-            raise StorageError(f"segment seq must be >= 0, got {seq}")
-        async with self._transaction() as session:
-            await _locked_session(session, session_id)
-            row = await session.scalar(
-                select(RecordingFile).where(
-                    RecordingFile.session_id == session_id,
-                    RecordingFile.party == track[0],
-                    RecordingFile.kind == track[1],
-                    RecordingFile.seq == seq,
-                )
-            )
-            if row is None:
-                row = RecordingFile(session_id=session_id, party=track[0], kind=track[1], seq=seq)
-                session.add(row)
-            row.path, row.codec, row.bytes, row.sha256 = path, codec, bytes, sha256
-            row.frames, row.start_ms, row.end_ms, row.closed = frames, start_ms, end_ms, closed
-            await session.flush()
-            return row.view()
-
     async def get_session(self, id: str) -> SessionDetail:
-        """Return a session with its files and events."""
+        """Return a session with its files, events and evidence."""
         async with self._transaction() as session:
             row = await session.scalar(
                 select(CallSession)
                 .where(CallSession.id == id)
-                .options(selectinload(CallSession.files), selectinload(CallSession.events))
+                .options(
+                    selectinload(CallSession.files),
+                    selectinload(CallSession.events),
+                    selectinload(CallSession.evidence),
+                )
             )
             if row is None:
                 raise NotFound("session", id)
@@ -379,12 +308,46 @@ class Database:
                 row.status, row.ended_at, row.end_reason = SessionStatus.FAILED, at, reason
         return len(rows)
 
+    async def interrupt_open_sessions(self, reason: str, at: datetime) -> tuple[list[str], int]:
+        """After a restart: calls under way become interrupted (resumable), queued ones failed.
 
-async def _locked_session(session: AsyncSession, id: str) -> CallSession:
-    row = await session.get(CallSession, id, with_for_update=True)
-    if row is None:
-        raise NotFound("session", id)
-    return row
+        Returns the interrupted sessions' ids and how many waiting sessions failed.
+        """
+        interrupted: list[str] = []
+        failed = 0
+        async with self._transaction() as session:
+            for row in await session.scalars(open_sessions_query().with_for_update()):
+                if row.status == SessionStatus.ACTIVE:
+                    logger.warning("session %s: active -> interrupted (%s)", row.id, reason)
+                    row.status, row.end_reason = SessionStatus.INTERRUPTED, reason
+                    interrupted.append(row.id)
+                else:
+                    logger.warning("session %s: %s -> failed (%s)", row.id, row.status, reason)
+                    row.status, row.ended_at, row.end_reason = SessionStatus.FAILED, at, reason
+                    failed += 1
+        return interrupted, failed
+
+
+# Columns added after the first release, with the value rows written before them get.
+_NEW_COLUMNS = {
+    ("sessions", "workflow_context"): "'{}'",
+    ("sessions", "recording_parts"): "1",
+    ("recording_files", "part"): "1",
+    ("workflow_events", "context"): "'{}'",
+    ("workflow_events", "part"): None,
+}
+
+
+def _add_new_columns(connection: Connection) -> None:
+    """Bring a database made by an earlier version up to date (additive changes only)."""
+    inspector = inspect(connection)
+    for (table, column), default in _NEW_COLUMNS.items():
+        if column in {c["name"] for c in inspector.get_columns(table)}:
+            continue
+        kind = Base.metadata.tables[table].c[column].type.compile(dialect=connection.dialect)
+        tail = "" if default is None else f" NOT NULL DEFAULT {default}"
+        connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}{tail}")
+        logger.warning("database upgraded: %s.%s added", table, column)
 
 
 def _translate(exc: BaseException, *, connecting: bool = False) -> StorageError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,44 +25,23 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .errors import StorageError
+from .views import (
+    CredentialView,
+    EvidenceItemView,
+    MediaKind,
+    Party,
+    RecordingFileView,
+    Role,
+    SessionDetail,
+    SessionStatus,
+    SessionView,
+    WorkflowEventView,
+)
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 _View = TypeVar("_View", bound="DataclassInstance")
-
-
-class Role(StrEnum):
-    """Who a credential belongs to."""
-
-    KIOSK = "kiosk"
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
-    AUDITOR = "auditor"
-    ADMIN = "admin"
-
-
-class SessionStatus(StrEnum):
-    """Lifecycle of a call session; waiting and active sessions are open."""
-
-    WAITING = "waiting"
-    ACTIVE = "active"
-    ENDED = "ended"
-    FAILED = "failed"
-
-
-class Party(StrEnum):
-    """Which end of the call a recording file captures."""
-
-    KIOSK = "kiosk"
-    AGENT = "agent"
-
-
-class MediaKind(StrEnum):
-    """Audio or video track of a recording file."""
-
-    AUDIO = "audio"
-    VIDEO = "video"
 
 
 OPEN_STATUSES = (SessionStatus.WAITING, SessionStatus.ACTIVE)
@@ -187,12 +166,17 @@ class CallSession(Base):
     flow: Mapped[str] = mapped_column(String(50))
     workflow_state: Mapped[str] = mapped_column(String(50))
     recording_dir: Mapped[str | None] = mapped_column(String(300))
+    # The workflow's facts and evidence references, stored with every change so that a
+    # session cut by a restart resumes where it was.
+    workflow_context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Recording parts started: 1 for an uninterrupted call, one more per resumption.
+    recording_parts: Mapped[int] = mapped_column(Integer, default=0)
 
     # lazy="raise": under asyncio an implicit lazy load would fail obscurely, so
     # callers must eager load (selectinload) what they need.
     files: Mapped[list[RecordingFile]] = relationship(
         back_populates="session",
-        order_by="(RecordingFile.party, RecordingFile.kind, RecordingFile.seq)",
+        order_by="(RecordingFile.part, RecordingFile.party, RecordingFile.kind, RecordingFile.seq)",
         cascade="all, delete-orphan",
         lazy="raise",
     )
@@ -202,17 +186,24 @@ class CallSession(Base):
         cascade="all, delete-orphan",
         lazy="raise",
     )
+    evidence: Mapped[list[EvidenceItem]] = relationship(
+        back_populates="session",
+        order_by="EvidenceItem.seq",
+        cascade="all, delete-orphan",
+        lazy="raise",
+    )
 
     def view(self) -> SessionView:
         """Detached snapshot of this row, without files and events."""
         return _snapshot(SessionView, self)
 
     def detail(self) -> SessionDetail:
-        """Snapshot with files and events; both must have been eager loaded."""
+        """Snapshot with files, events and evidence; all must have been eager loaded."""
         return SessionDetail(
             session=self.view(),
             files=tuple(f.view() for f in self.files),
             events=tuple(e.view() for e in self.events),
+            evidence=tuple(e.view() for e in self.evidence),
         )
 
 
@@ -230,13 +221,14 @@ class RecordingFile(Base):
 
     __tablename__ = "recording_files"
     __table_args__ = (
-        UniqueConstraint("session_id", "party", "kind", "seq"),
+        UniqueConstraint("session_id", "part", "party", "kind", "seq"),
         CheckConstraint(_in("party", Party), name="party"),
         CheckConstraint(_in("kind", MediaKind), name="kind"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    part: Mapped[int] = mapped_column(Integer, default=1)
     party: Mapped[Party] = mapped_column(_enum(Party, 8))
     kind: Mapped[MediaKind] = mapped_column(_enum(MediaKind, 8))
     seq: Mapped[int] = mapped_column(Integer)
@@ -273,6 +265,9 @@ class WorkflowEvent(Base):
     offset_ms: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(String(500))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The session context after the transition, and the recording part offset_ms is in.
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    part: Mapped[int | None] = mapped_column(Integer)
 
     session: Mapped[CallSession] = relationship(back_populates="events", lazy="raise")
 
@@ -281,77 +276,27 @@ class WorkflowEvent(Base):
         return _snapshot(WorkflowEventView, self)
 
 
-@dataclass(frozen=True, slots=True)
-class CredentialView:
-    """A credential as returned by the database (never the token or its hash)."""
+class EvidenceItem(Base):
+    """One piece of workflow evidence, kept as a file in the recording folder and chained."""
 
-    id: int
-    role: Role
-    name: str
-    branch: str | None
-    created_at: datetime
-    revoked_at: datetime | None
+    __tablename__ = "evidence_items"
+    __table_args__ = (UniqueConstraint("session_id", "seq"),)
 
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    part: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(40))
+    # Relative to the part's recording folder; None for evidence that is no file.
+    file: Mapped[str | None] = mapped_column(String(120))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    offset_ms: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    provided_by: Mapped[str] = mapped_column(String(100))
 
-@dataclass(frozen=True, slots=True)
-class SessionView:
-    """A call session's own columns."""
+    session: Mapped[CallSession] = relationship(back_populates="evidence", lazy="raise")
 
-    id: str
-    service: str
-    branch: str | None
-    kiosk_name: str
-    agent_name: str | None
-    status: SessionStatus
-    created_at: datetime
-    started_at: datetime | None
-    ended_at: datetime | None
-    end_reason: str | None
-    flow: str
-    workflow_state: str
-    recording_dir: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingFileView:
-    """A recording segment file; paths are relative to the recordings root."""
-
-    id: int
-    session_id: str
-    party: Party
-    kind: MediaKind
-    seq: int
-    path: str
-    codec: str
-    bytes: int
-    sha256: str | None
-    frames: int
-    start_ms: int
-    end_ms: int
-    closed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowEventView:
-    """A recorded workflow transition."""
-
-    id: int
-    session_id: str
-    seq: int
-    event: str
-    source: str
-    target: str
-    actor: str
-    at: datetime
-    offset_ms: int | None
-    reason: str | None
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionDetail:
-    """A session with its recording files and workflow events, in order."""
-
-    session: SessionView
-    files: tuple[RecordingFileView, ...]
-    events: tuple[WorkflowEventView, ...]
+    def view(self) -> EvidenceItemView:
+        """Detached snapshot of this row."""
+        return _snapshot(EvidenceItemView, self)

@@ -14,8 +14,11 @@ from tests.support import RunningServer
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Embedded defaults under a fresh folder; short segments so tests see several."""
-    return Settings(data_dir=tmp_path / "var", segment_s=3.0)
+    """Embedded defaults under a fresh folder; short segments so tests see several.
+
+    Announcements are spoken fast (espeak-ng's sonic speed-up) to keep the flows short.
+    """
+    return Settings(data_dir=tmp_path / "var", segment_s=3.0, tts_speed_wpm=900)
 
 
 @pytest.fixture

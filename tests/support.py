@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from agent_console import ScriptedAgent
+from agent_console import AgentResult, Script, ScriptedAgent
 from dualrec.settings import Settings
-from kiosk_client import Kiosk, open_source
+from kiosk_client import GROWTH_ANSWERS, Kiosk, KioskResult, open_source
 from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from signaling.server import CENTRE, DATABASE
 from storage import Database
@@ -56,3 +57,54 @@ async def run_session(server: RunningServer, *, step_s: float = 1.2, suffix: str
         assert result.received_frames["audio"] > 200
     assert agent_result.session_id is not None
     return agent_result.session_id
+
+
+@dataclass
+class FlowRun:
+    """One session of a flow as both ends saw it."""
+
+    session_id: str
+    kiosk: KioskResult
+    agent: AgentResult
+
+
+async def run_flow(
+    server: RunningServer,
+    service: str,
+    *,
+    suffix: str = "1",
+    step_s: float = 0.5,
+    language: str = "en",
+    script: Script | None = None,
+    answers: Mapping[str, str] = GROWTH_ANSWERS,
+    withhold: frozenset[str] = frozenset(),
+    evidence_timeout_s: float = 20.0,
+    during: Callable[[Kiosk], Awaitable[None]] | None = None,
+) -> FlowRun:
+    """One session of ``service`` between a synthetic kiosk and a scripted agent."""
+    kiosk_token = await server.db.add_credential("kiosk", f"SH-002-K{suffix}", "SH-002")
+    agent_token = await server.db.add_credential("agent", f"agent-{service}-{suffix}")
+    kiosk = Kiosk(
+        server.ws_url,
+        kiosk_token,
+        open_source("synthetic", KIOSK_LOOK),
+        service=service,
+        language=language,
+        answers=answers,
+        think_s=0.1,
+        withhold=withhold,
+    )
+    agent = ScriptedAgent(
+        server.ws_url,
+        agent_token,
+        open_source("synthetic", AGENT_LOOK),
+        step_s=step_s,
+        script=script,
+        evidence_timeout_s=evidence_timeout_s,
+    )
+    calls = [kiosk.run(), agent.run()] + ([during(kiosk)] if during is not None else [])
+    kiosk_result, agent_result, *_ = await asyncio.gather(*calls)
+    assert isinstance(kiosk_result, KioskResult) and isinstance(agent_result, AgentResult)
+    assert agent_result.session_id is not None
+    assert kiosk_result.session_id == agent_result.session_id
+    return FlowRun(agent_result.session_id, kiosk_result, agent_result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ import pytest
 
 from agent_console import ScriptedAgent
 from kiosk_client import Kiosk, open_source
+from media import load_or_create_signing_key
 from media.analysis import read_audio, read_video
 from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
@@ -120,10 +122,21 @@ async def test_sigkill_mid_call_keeps_what_was_recorded(tmp_path: Path, database
         assert audio.end > lost_s - 2.0, (party, audio.end, lost_s)
         assert video.times[0] < 1.0 and audio.start < 1.0
 
-    # The next start marks the session failed, and says why.
+    # The next start marks the call interrupted (resumable), says why, and closes its
+    # recording: the open segments are chained as found and the manifest signed.
     server = await start_serve(data_dir, port)
     server.send_signal(signal.SIGINT)
     await server.wait()
     detail = await database.get_session(started.id)
-    assert str(detail.session.status) == "failed"
+    assert str(detail.session.status) == "interrupted"
     assert detail.session.end_reason == "server restarted"
+    assert detail.session.workflow_state == "identity_check"
+    key = load_or_create_signing_key(data_dir / "keys" / "recording-signing-key.pem")
+    report = await asyncio.to_thread(verify_recording, directory, key.public_key())
+    assert report.ok, report.problems
+    manifest = json.loads((directory / "manifest.json").read_text("utf-8"))
+    assert manifest["interrupted"]["reason"] == "server restarted"
+    assert {p.split()[1] for p in others if p.startswith("added")} == set(
+        manifest["interrupted"]["recovered"]
+    )
+    assert set(manifest["interrupted"]["empty"]) == empty

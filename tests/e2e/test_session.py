@@ -105,7 +105,8 @@ async def test_console_shows_the_session(server: RunningServer) -> None:
         async with http.get(f"{server.url}/console/sessions/{session_id}") as r:
             page = await r.text()
             assert r.status == 200
-            for text in ("signature_captured", "kiosk video", "agent audio", "completed"):
+            texts = ("signature_captured", "kiosk video", "agent audio", "completed", "id_photo")
+            for text in texts:
                 assert text in page
 
 

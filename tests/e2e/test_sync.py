@@ -95,9 +95,9 @@ async def pulses(directory: Path, party: str) -> tuple[list[float], list[float],
 async def check_alignment(directory: Path, *, lossy: bool = False) -> dict[str, list[float]]:
     """A/V offsets per party and kiosk-to-agent offsets, all within MAX_OFFSET_S.
 
-    Under packet loss a beep or flash whose first packet was lost is found late (the
-    loss, not the timeline): there the median must be within the target and three in
-    four pulses too.
+    Under packet loss a pulse whose first packets were lost is found late (the loss,
+    not the timeline): there the median must be within the target and three in four
+    pulses too.
     """
     report = await asyncio.to_thread(verify_recording, directory)
     assert report.ok, report.problems
@@ -111,7 +111,7 @@ async def check_alignment(directory: Path, *, lossy: bool = False) -> dict[str, 
     }
     for name, values in offsets.items():
         print(f"{name}: {', '.join(f'{v * 1000:+.1f}' for v in values)} ms")
-        assert len(values) >= 3, (name, values)
+        assert len(values) >= (2 if lossy else 3), (name, values)
         within = [abs(v) <= MAX_OFFSET_S for v in values]
         if lossy:
             assert sorted(abs(v) for v in values)[len(values) // 2] <= MAX_OFFSET_S, values
@@ -151,7 +151,7 @@ async def test_five_percent_packet_loss(server: RunningServer) -> None:
 
             transport._send_rtp = send_rtp  # type: ignore[method-assign]
 
-    directory = await call(server, on_kiosk_connected=lossy, step_s=2.0)
+    directory = await call(server, on_kiosk_connected=lossy, step_s=2.6)
     assert dropped["rtp"] > 0.03 * dropped["sent"]
     await check_alignment(directory, lossy=True)
     video = await asyncio.to_thread(read_video, sorted(directory.glob("kiosk-video-*")))

@@ -64,3 +64,14 @@ def test_a_full_group_asks_for_a_keyframe() -> None:
     for _ in range(MAX_GROUP - 1):
         assert group.add(delta)
     assert not group.add(delta)
+
+
+def test_damaged_vp8_headers_are_recognised() -> None:
+    from media.tap import vp8_frame_ok
+
+    keyframe, delta = vp8_frames([50, 60])
+    assert vp8_frame_ok(keyframe.data) and vp8_frame_ok(delta.data)
+    # A frame that lost its first packets: its "header" is payload from the middle.
+    assert not vp8_frame_ok(keyframe.data[len(keyframe.data) // 2 :])
+    assert not vp8_frame_ok(keyframe.data[:2])
+    assert not vp8_frame_ok(b"\xff\xff\xff" + delta.data[3:])

@@ -132,15 +132,28 @@ async def test_call_errors_name_the_step_and_the_event(server: RunningServer) ->
         assert code == "negotiation_failed", message
         code, message = await agent.error({"type": "offer", "sdp": "v=1"})
         assert code == "bad_message" and "session description" in message
+        # The customer's evidence is the kiosk's to give, never the agent's.
+        code, message = await agent.error(
+            {
+                "type": "workflow_event",
+                "event": "identity_verified",
+                "data": {"evidence": {"tick_confirmation": "evidence-x.json#00"}},
+            }
+        )
+        assert code == "bad_evidence" and "customer's to give" in message
+        # The step's data and evidence are required: the refusal names the step and the fact.
+        code, message = await agent.error({"type": "workflow_event", "event": "identity_verified"})
+        assert code == "step_refused"
+        assert 'in step "identity_check"' in message and 'data "id_number": missing' in message
         # Still in the call: a legal event goes through and both sides hear of it.
-        await agent.send({"type": "workflow_event", "event": "identity_verified"})
+        await agent.send({"type": "workflow_event", "event": "abort", "reason": "no ID card"})
         state = await agent.reply()
-        assert state["type"] == "workflow_state" and state["state"] == "consent"
+        assert state["type"] == "workflow_state" and state["state"] == "aborted"
         await kiosk.send({"type": "hangup", "reason": "customer left"})
         ended = await agent.reply()
         while ended["type"] == "workflow_state":
             ended = await agent.reply()
         assert ended["type"] == "session_ended" and ended["by"] == "kiosk"
     detail = await server.db.get_session(str(state["session_id"]))
-    assert [e.event for e in detail.events] == ["identity_verified"]
+    assert [(e.event, e.reason) for e in detail.events] == [("abort", "no ID card")]
     assert detail.session.end_reason == "customer left"

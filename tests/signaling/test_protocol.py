@@ -63,6 +63,20 @@ def test_defaults_fill_optional_fields() -> None:
             'field "data" of "workflow_event"',
         ),
         ('{"type": "hangup", "extra": 1}', 'unknown field "extra" in "hangup"'),
+        ('{"type": "evidence", "kind": "id_photo", "value": "x"}', "kind must be one of"),
+        ('{"type": "evidence", "kind": "consent", "value": false}', "can only be given as true"),
+        ('{"type": "evidence", "kind": "consent", "value": "yes"}', "must be a boolean"),
+        ('{"type": "evidence", "kind": "signature_image", "value": 5}', "must be a string"),
+        (
+            '{"type": "evidence", "kind": "document_acknowledged", "value": " "}',
+            "must not be empty",
+        ),
+        (
+            '{"type": "evidence", "kind": "questionnaire_answers", "value": {"age": 1}}',
+            "must map question ids to option ids",
+        ),
+        ('{"type": "evidence", "kind": "consent"}', 'missing field "value"'),
+        ('{"type": "resume", "session_id": ""}', '"session_id" must not be empty'),
     ],
 )
 def test_bad_messages_name_the_problem(text: str, problem: str) -> None:
