@@ -172,6 +172,25 @@ class ChainLog:
         """Close the file; the chain stays available in memory."""
         self._file.close()
 
+    @classmethod
+    def resume(cls, folder: Path) -> ChainLog:
+        """Reopen the chain a stopped server left, to append to it; a torn line is cut."""
+        path = folder / CHAIN_FILE
+        loaded = cls.load(path)
+        log = cls.__new__(cls)
+        log.path, log.chain, log._lock = path, HashChain(loaded.session_id), threading.Lock()
+        for entry in loaded.entries:
+            log.chain.add(entry.file, entry.sha256, entry.bytes)
+        try:
+            raw = path.read_bytes()
+            if not raw.endswith(b"\n"):  # the entry being written when the server died
+                with path.open("r+b") as f:
+                    f.truncate(raw.rfind(b"\n") + 1)
+            log._file = path.open("ab")
+        except OSError as exc:
+            raise IntegrityError(f"cannot reopen {path}: {exc}") from exc
+        return log
+
     @staticmethod
     def load(path: Path) -> LoadedChain:
         """Read ``chain.jsonl`` back; a torn or unreadable line is reported, not raised."""

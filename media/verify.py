@@ -160,8 +160,12 @@ def verify_recording(path: Path, trusted_key: Ed25519PublicKey | None = None) ->
         found: list[str] = []
         frames = _read_segment(file, tracks[match[1], match[2]], found)
         if frames == 0 and not report.closed and file.name not in chained:
-            # Opened just as the server stopped: nothing was lost in it.
+            # Opened just as the server stopped: nothing was lost in it, and that it
+            # is not chained needs no second word.
             found = [f"{file.name}: empty (opened as the recording stopped)"]
+            report.problems = [
+                p for p in report.problems if not p.startswith(f"added: {file.name} ")
+            ]
         report.problems.extend(found)
         entry = expected.get(file.name)
         if entry is not None and frames < entry["frames"]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import av
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from media import HashChain, sha256_file, sign_manifest, write_signed_manifest
-from media.integrity import CHAIN_FILE, MANIFEST_FILE, ChainLog, canonical_json
+from media.integrity import CHAIN_FILE, MANIFEST_FILE, ChainLog
 from media.verify import SEGMENT_RE
 from storage import Database, NotFound, SessionStatus
 from workflow import Flow, FlowContext, get_flow
@@ -97,32 +96,25 @@ def _inspect(path: Path) -> _Segment:
 
 def _recover_chain(folder: Path, session_id: str) -> tuple[HashChain, list[_Segment], list[str]]:
     """Chain the segments left open by the crash; set aside the empty ones (blocking)."""
-    chain = HashChain(session_id)
     path = folder / CHAIN_FILE
-    if path.is_file():
-        for entry in ChainLog.load(path).entries:
-            chain.add(entry.file, entry.sha256, entry.bytes)
-    chained = {entry.file for entry in chain.entries}
+    log = ChainLog.resume(folder) if path.is_file() else ChainLog(folder, session_id)
+    chained = {entry.file for entry in log.chain.entries}
     recovered: list[_Segment] = []
     empty: list[str] = []
-    lines = b""
-    for file in sorted(p for p in folder.iterdir() if SEGMENT_RE.match(p.name)):
-        if file.name in chained:
-            continue
-        segment = _inspect(file)
-        if segment.frames == 0:
-            file.rename(file.with_name(file.name + ".empty"))
-            empty.append(file.name)
-            continue
-        entry = chain.add(segment.name, segment.sha256, segment.bytes)
-        lines += canonical_json(dataclasses.asdict(entry)) + b"\n"
-        recovered.append(segment)
-    if lines:
-        # The same line format ChainLog writes; appended and fsynced once.
-        with path.open("ab") as log:
-            log.write(lines)
-            log.flush()
-            os.fsync(log.fileno())
+    try:
+        for file in sorted(p for p in folder.iterdir() if SEGMENT_RE.match(p.name)):
+            if file.name in chained:
+                continue
+            segment = _inspect(file)
+            if segment.frames == 0:
+                file.rename(file.with_name(file.name + ".empty"))
+                empty.append(file.name)
+                continue
+            log.add(segment.name, segment.sha256, segment.bytes)
+            recovered.append(segment)
+    finally:
+        log.close()
+    chain = log.chain
     return chain, recovered, empty
 
 

@@ -19,6 +19,7 @@ from media import MediaError, NegotiationError, load_or_create_signing_key
 from storage import Database, StorageError
 from workflow import StepRefused, TransitionNotAllowed, UnknownFlow, WorkflowError, load_flows
 
+from .archive import composite_worker_init
 from .conductor import TtsSettings
 from .errors import SignalingError
 from .hub import CallCentre
@@ -145,7 +146,11 @@ def create_app(settings: Settings) -> web.Application:
             await _recover(db, settings, key)
             app[DATABASE] = db
             # Composites are made in a separate process: numpy and muxing hold the GIL.
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=composite_worker_init,
+            ) as pool:
                 app[CENTRE] = CallCentre(
                     db,
                     load_flows(),

@@ -38,7 +38,7 @@ _SCHEMES = {"sqlite": _SQLITE, _SQLITE: _SQLITE, "postgresql": _PG, "postgres": 
 _UNAVAILABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError)
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # How long a SQLite writer waits for another one before giving up.
-_SQLITE_BUSY_TIMEOUT_MS = 10_000
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def normalise_url(url: str) -> str:

@@ -1,0 +1,1 @@
+"""Benchmarks: dualrec against the plain aiortc build (``python -m bench.recording``)."""
