@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import time
-from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,49 +24,13 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRecorder, MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
+from signaling.lag import LagMonitor
+
 logger = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-LAG_INTERVAL_S = 0.05
 PAIRING_TIMEOUT_S = 60.0
-
-
-class LoopLag:
-    """Sleeps 50 ms at a time and keeps how late each wake-up was (as dualrec's probe)."""
-
-    def __init__(self) -> None:
-        self.samples: deque[tuple[float, float]] = deque(maxlen=12000)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Start probing the running loop."""
-        self._task = asyncio.ensure_future(self._run())
-
-    async def stop(self) -> None:
-        """Stop probing."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            due = loop.time() + LAG_INTERVAL_S
-            await asyncio.sleep(LAG_INTERVAL_S)
-            self.samples.append((time.time(), max(0.0, loop.time() - due)))
-
-    def summary(self, since: float) -> dict[str, float]:
-        """Max, p99 and median lateness in ms since ``since`` (Unix time)."""
-        lags = sorted(lag for at, lag in self.samples if at >= since)
-        if not lags:
-            return {"samples": 0, "max_ms": 0.0, "p99_ms": 0.0, "median_ms": 0.0}
-        return {
-            "samples": len(lags),
-            "max_ms": round(lags[-1] * 1000, 1),
-            "p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1000, 1),
-            "median_ms": round(lags[len(lags) // 2] * 1000, 1),
-        }
 
 
 @dataclass
@@ -98,7 +60,7 @@ class PlainServer:
         self.data_dir = data_dir
         self.relay = MediaRelay()
         self.sessions: dict[str, PlainSession] = {}
-        self.lag = LoopLag()
+        self.lag = LagMonitor()
 
     async def offer(self, request: web.Request) -> web.Response:
         """Take a party's offer; answer both parties once the second one has offered."""

@@ -29,10 +29,10 @@ from agent_console import ScriptedAgent
 from kiosk_client import Kiosk
 from media.verify import verify_recording
 from signaling import Matched, SignalingClient
+from signaling.lag import LagMonitor
 
 from .loop_tracks import AGENT, KIOSK, LoopTrack, PartyLoop, encode_party, party_tracks
 from .peers import CountingClient, StartGate, plain_party, wait_for_media
-from .plain_server import LoopLag
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def load_loops(path: str | None) -> dict[str, PartyLoop]:
 
 async def run(args: argparse.Namespace, loops: dict[str, PartyLoop]) -> dict[str, Any]:
     """Run the calls of either build, probing this process's own event-loop lag."""
-    lag = LoopLag()
+    lag = LagMonitor()
     lag.start()
     try:
         if args.build == "dualrec":

@@ -14,7 +14,8 @@ class LagMonitor:
     """Probes the running loop and keeps the last ten minutes of lag samples."""
 
     def __init__(self, keep_s: float = 600.0) -> None:
-        self._samples: deque[tuple[float, float]] = deque(maxlen=int(keep_s / INTERVAL_S))
+        #: (Unix time, lag in seconds) of every probe, newest last.
+        self.samples: deque[tuple[float, float]] = deque(maxlen=int(keep_s / INTERVAL_S))
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -32,11 +33,11 @@ class LagMonitor:
         while True:
             due = loop.time() + INTERVAL_S
             await asyncio.sleep(INTERVAL_S)
-            self._samples.append((time.time(), max(0.0, loop.time() - due)))
+            self.samples.append((time.time(), max(0.0, loop.time() - due)))
 
     def summary(self, since: float = 0.0) -> dict[str, float]:
         """Lag in milliseconds since ``since`` (Unix time): max, p99 and median."""
-        lags = sorted(lag for at, lag in self._samples if at >= since)
+        lags = sorted(lag for at, lag in self.samples if at >= since)
         if not lags:
             return {"samples": 0, "max_ms": 0.0, "p99_ms": 0.0, "median_ms": 0.0}
         return {
