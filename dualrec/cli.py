@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -22,6 +22,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         segment_s=getattr(args, "segment_seconds", None),
+        timezone=getattr(args, "timezone", None),
         tts_speed_wpm=getattr(args, "tts_speed", None),
     )
 
@@ -217,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--segment-seconds", type=float, help="recording segment length (10)")
+    serve.add_argument(
+        "--timezone", help="IANA time zone burned into composites (default Asia/Shanghai)"
+    )
     serve.add_argument("--tts-speed", type=int, help="announcement speed, words a minute (175)")
     serve.set_defaults(func=cmd_serve)
 
@@ -284,7 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dualrec`` console script."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"dualrec: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

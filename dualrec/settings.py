@@ -7,6 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class SettingsError(ValueError):
+    """A setting that makes no sense (an unknown time zone, say)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,12 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     #: How fast announcements are spoken (espeak-ng words per minute; 175 is natural).
     tts_speed_wpm: int = 175
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"unknown time zone {self.timezone!r}") from exc
 
     @property
     def recordings_dir(self) -> Path:
@@ -57,4 +68,6 @@ class Settings:
             settings = replace(settings, database_url=env["DUALREC_DATABASE_URL"])
         if "DUALREC_LOG_LEVEL" in env:
             settings = replace(settings, log_level=env["DUALREC_LOG_LEVEL"])
+        if "DUALREC_TIMEZONE" in env:
+            settings = replace(settings, timezone=env["DUALREC_TIMEZONE"])
         return settings
