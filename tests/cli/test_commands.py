@@ -130,3 +130,11 @@ def test_credentials_are_printed_once_and_refused_twice(tmp_path: Path) -> None:
     assert token not in again.stderr
     user = dualrec("users", "add", "li.wei", "--role", "auditor", "--data-dir", data_dir)
     assert user.stdout.strip() != token
+
+
+def test_serve_refuses_an_unknown_time_zone(tmp_path: Path) -> None:
+    result = dualrec(
+        "serve", "--timezone", "Mars/Olympus", "--data-dir", str(tmp_path), check=False
+    )
+    assert result.returncode == 2
+    assert "unknown time zone 'Mars/Olympus'" in result.stderr
