@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from storage import Database, NotFound
+from storage import Database, NotFound, access_log
 
 #: Roles that may use the console pages (kiosk devices may not).
 CONSOLE_ROLES = frozenset({"agent", "supervisor", "auditor", "admin"})
@@ -83,6 +83,9 @@ def setup_console(
         request.app[USERS][sid] = ConsoleUser(
             credential.name, credential.role, secrets.token_urlsafe(16)
         )
+        await access_log.append(
+            request.app[database], credential.name, str(credential.role), "login", "console"
+        )
         response = web.HTTPSeeOther("/console")
         response.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/")
         raise response
@@ -94,6 +97,7 @@ def setup_console(
         if not hmac.compare_digest(str(form.get("csrf", "")), user.csrf):
             raise web.HTTPForbidden(text="bad CSRF token")
         request.app[USERS].pop(request.cookies.get(COOKIE, ""), None)
+        await access_log.append(request.app[database], user.name, user.role, "logout", "console")
         response = web.HTTPSeeOther("/console/login")
         response.del_cookie(COOKIE, path="/")
         raise response
@@ -119,6 +123,10 @@ def setup_console(
             raise web.HTTPBadRequest(text='"part" must be a whole number') from None
         if not 1 <= part <= parts:
             raise web.HTTPNotFound(text=f"the recording has parts 1 to {parts}")
+        user = request[USER]
+        await access_log.append(
+            request.app[database], user.name, user.role, "view", detail.session.id, {"part": part}
+        )
         return _render(
             request,
             "session.html",

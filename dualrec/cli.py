@@ -176,6 +176,22 @@ def _public_pem(path: Path) -> bytes:
     return data
 
 
+def cmd_verify_log(args: argparse.Namespace) -> int:
+    """Check the hash-chained access log; non-zero at the first broken entry."""
+    from storage import Database, access_log
+
+    async def check() -> access_log.LogReport:
+        async with Database(_settings(args).database) as db:
+            return await access_log.verify(db)
+
+    report = asyncio.run(check())
+    if report.ok:
+        print(f"access log intact: {report.entries} entries, last hash {report.last_hash[:16]}")
+        return 0
+    print(f"access log BROKEN at entry {report.first_broken}: {report.problem}")
+    return 1
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     """Print the public half of the server's recording-signing key."""
     from media import key_id, load_or_create_signing_key, public_key_pem
@@ -261,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--public-key", type=Path, help="trusted public key PEM (default: this server's key)"
     )
     verify.set_defaults(func=cmd_verify)
+
+    verify_log = sub.add_parser("verify-log", help="check the hash-chained access log")
+    data_options(verify_log)
+    verify_log.set_defaults(func=cmd_verify_log)
 
     keys = sub.add_parser("keys", help="the recording-signing key")
     export = keys.add_subparsers(dest="action", required=True).add_parser(

@@ -1,6 +1,6 @@
 """Persistence for dualrec: the audit database (and, later, the recording stores)."""
 
-from . import access_log  # noqa: F401  (its table is created with the others)
+from . import access_log
 from .database import Database, normalise_url
 from .errors import NotFound, StorageError, StorageUnavailable
 from .models import Base
@@ -33,5 +33,6 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "WorkflowEventView",
+    "access_log",
     "normalise_url",
 ]

@@ -138,3 +138,27 @@ def test_serve_refuses_an_unknown_time_zone(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "unknown time zone 'Mars/Olympus'" in result.stderr
+
+
+def test_verify_log_names_the_first_tampered_entry(tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    from storage import Database, access_log
+
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+
+    async def write() -> None:
+        async with Database(f"sqlite:///{data_dir / 'dualrec.db'}") as db:
+            for i in range(3):
+                await access_log.append(db, "li.wei", "auditor", "view", f"session-{i}")
+
+    asyncio.run(write())
+    result = dualrec("verify-log", "--data-dir", str(data_dir))
+    assert "access log intact: 3 entries" in result.stdout
+    with sqlite3.connect(data_dir / "dualrec.db") as connection:
+        connection.execute("UPDATE access_log SET target = 'session-x' WHERE seq = 2")
+    result = dualrec("verify-log", "--data-dir", str(data_dir), check=False)
+    assert result.returncode == 1
+    assert "BROKEN at entry 2" in result.stdout

@@ -18,6 +18,7 @@ from media.analysis import (
 )
 from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
+from storage import access_log
 from tests.support import RunningServer, run_session
 
 LOOKS = {"kiosk": KIOSK_LOOK, "agent": AGENT_LOOK}
@@ -108,6 +109,10 @@ async def test_console_shows_the_session(server: RunningServer) -> None:
             texts = ("signature_captured", "kiosk video", "agent audio", "completed", "id_photo")
             for text in texts:
                 assert text in page
+    # Every sign-in and every session viewed is in the hash-chained access log.
+    logged = [(e.actor, e.action, e.target) for e in await access_log.entries(server.db)]
+    assert logged == [("sup-1", "login", "console"), ("sup-1", "view", session_id)]
+    assert (await access_log.verify(server.db)).ok
 
 
 async def test_composite_shows_both_parties_with_chapters(server: RunningServer) -> None:
