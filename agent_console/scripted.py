@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
 from signaling import (
@@ -23,6 +24,7 @@ from signaling import (
     Error,
     Hangup,
     Matched,
+    PeerReconnecting,
     QueueState,
     ServerRefused,
     SessionEnded,
@@ -67,10 +69,15 @@ class ScriptedAgent:
     ) -> None:
         self.client = SignalingClient(url, "agent", token)
         self.tracks = tracks
+        # Closing a peer connection stops its tracks: each connection gets its own
+        # subscription, so the camera outlives a customer's reconnection.
+        self._relay = MediaRelay()
         self.step_s = step_s
         self.script = script
         self.evidence_timeout_s = evidence_timeout_s
         self._progress = progress or (lambda text: None)
+        #: How many times the customer's connection dropped and came back.
+        self.reconnections = 0
 
     async def run(self) -> AgentResult:
         """Take one call from the queue and see it through to hang-up."""
@@ -84,12 +91,19 @@ class ScriptedAgent:
             script = self.script if self.script is not None else script_for(matched.flow)
             state = await client.expect(WorkflowState)
             result.steps.append(state)
-            await client.negotiate(self.tracks)
+            await client.negotiate(self._subscriptions())
             await self._wait_for_media()
             while not state.terminal:
                 state = await self._wait_for_evidence(state)
                 await client.pause(self.step_s)
-                state = await self._advance(state, script.get(state.state), result)
+                try:
+                    state = await self._advance(state, script.get(state.state), result)
+                except ServerRefused as exc:
+                    if exc.error.code != "out_of_order":
+                        raise
+                    # The customer dropped out under the event: wait for them, then go on.
+                    self._progress(f"not now: {exc.error.message}")
+                    continue
                 result.steps.append(state)
                 self._progress(f"step {state.state} ({state.title})")
             await client.pause(self.step_s)
@@ -114,7 +128,7 @@ class ScriptedAgent:
                 return state
             limit = 600.0 if waiting == ["tts_played"] else self.evidence_timeout_s
             try:
-                update = await self.client.expect(WorkflowState, timeout=limit)
+                update = await self._next_state(limit)
             except TimeoutError:
                 return state  # the event is refused and the session aborted with why
             except ServerRefused as exc:
@@ -124,6 +138,25 @@ class ScriptedAgent:
                 return state
             if update.state == state.state:
                 state = update
+
+    def _subscriptions(self) -> list[MediaStreamTrack]:
+        return [self._relay.subscribe(track) for track in self.tracks]
+
+    async def _next_state(self, timeout: float) -> WorkflowState:
+        """The next workflow state; a customer who drops out is waited for, then re-met."""
+        while True:
+            message = await self.client.next_message(timeout)
+            if isinstance(message, WorkflowState):
+                return message
+            if isinstance(message, Error):
+                raise ServerRefused(message)
+            if isinstance(message, PeerReconnecting):
+                self._progress("the customer's connection dropped: waiting for them")
+                self.reconnections += 1
+                timeout = 120.0
+            elif isinstance(message, Matched):
+                self._progress("the customer is back: negotiating again")
+                await self.client.negotiate(self._subscriptions())
 
     async def _advance(
         self, state: WorkflowState, plan: StepPlan | None, result: AgentResult
@@ -156,7 +189,7 @@ class ScriptedAgent:
     async def _transition(self, event: str) -> WorkflowState:
         """The state after ``event``; updates in between (evidence arriving) are skipped."""
         while True:
-            state = await self.client.expect(WorkflowState)
+            state = await self._next_state(30.0)
             if state.event == event:
                 return state
 

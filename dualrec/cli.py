@@ -1,4 +1,4 @@
-"""The ``dualrec`` command: serve, demo, kiosk, verify and credentials."""
+"""The ``dualrec`` command: serve, demo, kiosk, verify, credentials and db."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         segment_s=getattr(args, "segment_seconds", None),
         timezone=getattr(args, "timezone", None),
         tts_speed_wpm=getattr(args, "tts_speed", None),
+        s3_bucket=getattr(args, "s3_bucket", None),
+        s3_endpoint=getattr(args, "s3_endpoint", None),
     )
 
 
@@ -220,6 +222,33 @@ def cmd_credential(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    """Upgrade the database schema to the newest revision, or show its revision."""
+    from storage import Database, StorageError
+
+    settings = _settings(args)
+
+    async def run() -> str:
+        db = Database(settings.database)
+        try:
+            if args.action == "upgrade":
+                return (await db.upgrade_schema()).describe()
+            return f"database schema {(await db.schema_state()).describe()}"
+        finally:
+            await db.close()
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.action == "upgrade" and settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        print(asyncio.run(run()))
+    except StorageError as exc:
+        # The message names the driver's error, never the URL (it may hold a password).
+        print(f"dualrec db {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="dualrec", description=__doc__)
@@ -238,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--timezone", help="IANA time zone burned into composites (default Asia/Shanghai)"
     )
     serve.add_argument("--tts-speed", type=int, help="announcement speed, words a minute (175)")
+    serve.add_argument(
+        "--s3-bucket", help="store recordings in this Object Lock bucket (or DUALREC_S3_BUCKET)"
+    )
+    serve.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (default AWS)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="run one complete double-recorded session")
@@ -288,6 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_options(export)
     export.set_defaults(func=cmd_keys)
+
+    db = sub.add_parser("db", help="the database schema: upgrade, current")
+    db_actions = db.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("upgrade", "migrate the schema to the newest revision (the server does it on start)"),
+        ("current", "show the schema revision"),
+    ):
+        action = db_actions.add_parser(name, help=text)
+        data_options(action)
+        action.set_defaults(func=cmd_db)
 
     for group, role, what in (("kiosks", "kiosk", "enroll"), ("users", None, "add")):
         p = sub.add_parser(group, help=f"{what} {group}")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -29,12 +30,32 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     #: How fast announcements are spoken (espeak-ng words per minute; 175 is natural).
     tts_speed_wpm: int = 175
+    #: S3-compatible object storage (Object Lock) for the recordings; None keeps them local.
+    #: Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID...), never from here.
+    s3_bucket: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_prefix: str = "recordings/"
+    #: Server-side encryption: ``AES256`` or ``aws:kms`` (with ``s3_kms_key_id``).
+    s3_sse: str = "AES256"
+    s3_kms_key_id: str | None = None
+    #: Keep the local copy after the upload is confirmed (default: delete it).
+    s3_keep_local: bool = False
+    #: The longest wait between two tries of an upload that keeps failing (seconds).
+    s3_retry_max_s: float = 60.0
+    #: The retention policy file; None is the packaged ``storage/retention.toml``.
+    retention_policy: Path | None = None
 
     def __post_init__(self) -> None:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise SettingsError(f"unknown time zone {self.timezone!r}") from exc
+        if self.s3_endpoint is not None and "@" in urlsplit(self.s3_endpoint).netloc:
+            # Credentials in the URL would end up in reprs and logs.
+            raise SettingsError("the S3 endpoint must not hold credentials; use AWS_* variables")
+        if self.s3_retry_max_s <= 0:
+            raise SettingsError(f"s3_retry_max_s must be positive, got {self.s3_retry_max_s}")
 
     @property
     def recordings_dir(self) -> Path:
@@ -70,4 +91,38 @@ class Settings:
             settings = replace(settings, log_level=env["DUALREC_LOG_LEVEL"])
         if "DUALREC_TIMEZONE" in env:
             settings = replace(settings, timezone=env["DUALREC_TIMEZONE"])
-        return settings
+        s3: dict[str, Any] = {
+            field: env[name] for field, name in _S3_ENVIRONMENT.items() if env.get(name, "").strip()
+        }
+        if "s3_keep_local" in s3:
+            s3["s3_keep_local"] = _flag(s3["s3_keep_local"], _S3_ENVIRONMENT["s3_keep_local"])
+        if "s3_retry_max_s" in s3:
+            try:
+                s3["s3_retry_max_s"] = float(s3["s3_retry_max_s"])
+            except ValueError:
+                raise SettingsError("DUALREC_S3_RETRY_MAX_S must be a number of seconds") from None
+        if "DUALREC_RETENTION_POLICY" in env:
+            s3["retention_policy"] = Path(env["DUALREC_RETENTION_POLICY"])
+        return replace(settings, **s3) if s3 else settings
+
+
+#: Settings field -> the environment variable it is read from.
+_S3_ENVIRONMENT = {
+    "s3_bucket": "DUALREC_S3_BUCKET",
+    "s3_endpoint": "DUALREC_S3_ENDPOINT",
+    "s3_region": "DUALREC_S3_REGION",
+    "s3_prefix": "DUALREC_S3_PREFIX",
+    "s3_sse": "DUALREC_S3_SSE",
+    "s3_kms_key_id": "DUALREC_S3_KMS_KEY_ID",
+    "s3_keep_local": "DUALREC_S3_KEEP_LOCAL",
+    "s3_retry_max_s": "DUALREC_S3_RETRY_MAX_S",
+}
+
+
+def _flag(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {value!r}")

@@ -3,6 +3,7 @@
 from .kiosk import CAUTIOUS_ANSWERS, GROWTH_ANSWERS, Kiosk, KioskResult
 from .signature import draw_signature, png_data_url
 from .sources import SourceError, open_source
+from .web import setup_kiosk_pages
 
 __all__ = [
     "CAUTIOUS_ANSWERS",
@@ -13,4 +14,5 @@ __all__ = [
     "draw_signature",
     "open_source",
     "png_data_url",
+    "setup_kiosk_pages",
 ]

@@ -8,6 +8,7 @@ tracks and counting the frames it receives from the other party.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -50,6 +51,8 @@ class SignalingClient:
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        #: Messages that came while an answer was awaited, read before the inbox.
+        self._deferred: collections.deque[Message] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = asyncio.Event()
 
@@ -93,7 +96,7 @@ class SignalingClient:
         """Wait for the next message of ``kind``; an ``error`` raises ServerRefused."""
         async with asyncio.timeout(timeout):
             while True:
-                message = await self._inbox.get()
+                message = await self._get()
                 if message is None:
                     raise SignalingError(f'connection closed while waiting for "{kind.type}"')
                 if isinstance(message, kind):
@@ -104,7 +107,7 @@ class SignalingClient:
     async def next_message(self, timeout: float = 60.0) -> Message:
         """The next message from the server, whatever it is."""
         async with asyncio.timeout(timeout):
-            message = await self._inbox.get()
+            message = await self._get()
         if message is None:
             raise SignalingError("the server closed the connection")
         return message
@@ -117,7 +120,9 @@ class SignalingClient:
             raise SignalingError("the server closed the connection")
 
     async def negotiate(self, tracks: Sequence[MediaStreamTrack]) -> None:
-        """Open the peer connection with the relay, sending ``tracks``."""
+        """Open the peer connection with the relay, sending ``tracks`` (again after a drop)."""
+        if self.pc is not None:
+            await self.pc.close()
         pc = self.pc = RTCPeerConnection()
         for track in tracks:
             pc.addTrack(track)
@@ -139,8 +144,28 @@ class SignalingClient:
 
         await pc.setLocalDescription(await pc.createOffer())
         await self.send(Offer(sdp=pc.localDescription.sdp))
-        answer = await self.expect(Answer)
+        answer = await self._answer()
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+
+    async def _get(self) -> Message | None:
+        return self._deferred.popleft() if self._deferred else await self._inbox.get()
+
+    async def _answer(self) -> Answer:
+        """The relay's answer; other messages meanwhile are kept for the caller's next read."""
+        skipped: list[Message] = []
+        try:
+            async with asyncio.timeout(30.0):
+                while True:
+                    message = await self._inbox.get()
+                    if message is None:
+                        raise SignalingError('connection closed while waiting for "answer"')
+                    if isinstance(message, Answer):
+                        return message
+                    if isinstance(message, Error) and message.ref == "offer":
+                        raise ServerRefused(message)
+                    skipped.append(message)
+        finally:
+            self._deferred.extend(skipped)
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):

@@ -19,12 +19,20 @@ from typing import Any
 
 from media import MediaError
 from storage import Database
-from workflow import ABORT_EVENT, advance, collect, expired, mask_id, missing_evidence
+from workflow import (
+    ABORT_EVENT,
+    Step,
+    advance,
+    collect,
+    expired,
+    mask_id,
+    missing_evidence,
+)
 
 from .announce import synthesise
 from .errors import AnnouncementFailed, AnnouncementPending, InvalidEvidence, OutOfOrder
 from .evidence import EvidenceKeeper, Prepared, decode_signature, record, refs
-from .protocol import Error, EvidenceMessage, WorkflowEventMessage, WorkflowState
+from .protocol import Document, Error, EvidenceMessage, WorkflowEventMessage, WorkflowState
 from .session import Client, LiveSession
 
 logger = logging.getLogger(__name__)
@@ -237,6 +245,16 @@ class Conductor:
             session.context = context
             if kind == "document_acknowledged":
                 session.acknowledged = acknowledged
+            session.received.append(
+                {
+                    "seq": item.seq,
+                    "kind": kind,
+                    "step": step.name,
+                    "offset_ms": session.offset_ms(),
+                    "value": None if kind == "signature_image" else value,
+                    "url": f"/console/sessions/{session.id}/evidence/{item.seq}",
+                }
+            )
         await self.send_state(session, event=None)
 
     # -- announcements and timeouts ----------------------------------------------------
@@ -370,6 +388,25 @@ class Conductor:
             announcement=None if step.tts is None else step.tts[language],
             facts=facts,
             timeout_s=step.timeout_s,
+            fields=[] if party is not session.agent else step_fields(step),
+            received=[] if party is not session.agent else list(session.received),
+        )
+
+    def document(self, session: LiveSession, document_id: str) -> Document:
+        """One of the current step's documents, to show on the kiosk."""
+        step, language = session.step, session.language
+        for document in step.documents:
+            if document.id == document_id:
+                body = document.body or step.tts or document.title
+                return Document(
+                    session_id=session.id,
+                    id=document.id,
+                    title=document.title[language],
+                    body=body[language],
+                )
+        known = ", ".join(d.id for d in step.documents) or "none"
+        raise InvalidEvidence(
+            "push_document", step.name, f'no document "{document_id}" (documents: {known})'
         )
 
     async def send_state(
@@ -381,3 +418,10 @@ class Conductor:
                 party.send(self.state_message(session, party, event, offset_ms)),
                 return_exceptions=True,
             )
+
+
+def step_fields(step: Step) -> list[dict[str, Any]]:
+    """The data ``step`` collects, as the agent's form shows it."""
+    return [{"name": name, "required": True} for name in step.collects] + [
+        {"name": name, "required": False} for name in step.may_collect
+    ]

@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from media import SegmentInfo, SessionRecorder, SessionRelay
-from storage import Database
+from storage import Database, audit
 from workflow import Flow, get_flow
 
 from .archive import close_archive
@@ -40,6 +40,9 @@ from .protocol import (
     Matched,
     Message,
     Offer,
+    PeerReconnecting,
+    Presence,
+    PushDocument,
     QueuePosition,
     QueueState,
     RequestService,
@@ -49,6 +52,7 @@ from .protocol import (
 )
 from .recovery import load_interrupted
 from .session import Client, LiveSession
+from .shipping import RecordingShipper
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +61,20 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "kiosk": frozenset(
         {"request_service", "resume", "offer", "ice_candidate", "evidence", "hangup"}
     ),
-    "agent": frozenset({"accept", "offer", "ice_candidate", "workflow_event", "hangup"}),
+    "agent": frozenset(
+        {
+            "accept",
+            "presence",
+            "offer",
+            "ice_candidate",
+            "workflow_event",
+            "push_document",
+            "hangup",
+        }
+    ),
 }
+#: The handling time assumed for the wait estimate until a call has ended today.
+DEFAULT_HANDLING_S = 600.0
 
 
 class CallCentre:
@@ -75,8 +91,11 @@ class CallCentre:
         composites: Executor | None = None,
         timezone: str = "Asia/Shanghai",
         tts: TtsSettings | None = None,
+        shipper: RecordingShipper | None = None,
     ) -> None:
         self.db = db
+        #: Ships finished recording files to object storage (None keeps them local).
+        self.shipper = shipper
         self.signing_key = signing_key
         #: Where composites are made (a process pool); None makes none.
         self.composites = composites
@@ -89,6 +108,11 @@ class CallCentre:
         self.queue: list[LiveSession] = []
         self.sessions: dict[str, LiveSession] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        #: Agents whose customer's connection dropped, by session id, waiting for a resume.
+        self.held: dict[str, Client] = {}
+        #: Lengths of the calls ended today (seconds), for the queue's wait estimate.
+        self._handled: list[float] = []
+        self._handled_day = datetime.now(UTC).date()
         self.keeper = EvidenceKeeper(db, recordings_dir)
         self.conductor = Conductor(db, self.keeper, self._track, tts)
 
@@ -110,27 +134,95 @@ class CallCentre:
     async def _join(self, client: Client, message: Join) -> None:
         if client.role is not None:
             raise OutOfOrder("join", f"joined as {client.role}")
-        credential = await self.db.authenticate(message.token)
-        if credential is None or credential.role != message.role:
-            raise Unauthorised(f"the token is not valid for a {message.role}")
-        client.role, client.name, client.branch = (
-            credential.role,
-            credential.name,
-            credential.branch,
-        )
+        if message.token is None:
+            user = client.web_user
+            if user is None:
+                raise Unauthorised("join needs a token, or a signed-in page of this server")
+            if user.role != message.role:
+                raise Unauthorised(f"a signed-in {user.role} may not join as a {message.role}")
+            client.role, client.name, client.branch = user.role, user.name, user.branch
+        else:
+            credential = await self.db.authenticate(message.token)
+            if credential is None or credential.role != message.role:
+                raise Unauthorised(f"the token is not valid for a {message.role}")
+            client.role, client.name, client.branch = (
+                credential.role,
+                credential.name,
+                credential.branch,
+            )
         self.clients.add(client)
         logger.info("%s joined", client.label)
         await client.send(Joined(role=client.role, name=client.name, branch=client.branch))
         if client.role == "agent":
-            await client.send(self.queue_state())
+            await self._set_presence(client, "available")
+            await self._queue_changed()
 
     async def disconnect(self, client: Client) -> None:
-        """The client's socket closed: leave the queue or end its call."""
+        """The client's socket closed: leave the queue, end its call, or hold it.
+
+        A kiosk that drops out of a call under way is held for: the recording part is
+        closed as interrupted and the agent waits for the kiosk to ``resume``.
+        """
         self.clients.discard(client)
+        for session_id, agent in list(self.held.items()):
+            if agent is client:
+                del self.held[session_id]
         session = client.session
         if session is not None and not session.ended:
-            await self.end_session(session, f"{client.role} disconnected", by=client.role or "")
+            held = (
+                client is session.kiosk
+                and session.agent is not None
+                and session.t0 is not None
+                and not session.step.terminal
+            )
+            if held:
+                session.dropped = True
+                await self.end_session(session, "kiosk connection lost", by="kiosk")
+            else:
+                await self.end_session(session, f"{client.role} disconnected", by=client.role or "")
         logger.info("%s disconnected", client.label)
+
+    # -- presence ----------------------------------------------------------------------
+
+    async def _set_presence(self, client: Client, state: str) -> None:
+        if client.presence != state:
+            logger.info("%s: %s -> %s", client.label, client.presence, state)
+            client.presence, client.presence_since = state, time.monotonic()
+        await client.send(Presence(state=state))
+
+    async def _on_presence(self, client: Client, message: Presence) -> None:
+        if message.state == "busy":
+            raise SignalingError('"busy" is set by the server while the agent is in a call')
+        if client.session is not None or client in self.held.values():
+            raise OutOfOrder("presence", "in a call")
+        await self._set_presence(client, message.state)
+        await self._queue_changed()
+
+    def agents_overview(self) -> list[dict[str, Any]]:
+        """Every connected agent's presence and call, for supervisors."""
+        now = time.monotonic()
+        return [
+            {
+                "name": c.name,
+                "presence": c.presence,
+                "session_id": None if c.session is None else c.session.id,
+                "service": None if c.session is None else c.session.service,
+                "since_s": round(now - c.presence_since),
+            }
+            for c in sorted(self.clients, key=lambda c: c.name)
+            if c.role == "agent"
+        ]
+
+    def estimated_wait_s(self, position: int) -> int:
+        """A customer's expected wait at ``position``: today's mean call over the agents."""
+        today = datetime.now(UTC).date()
+        if today != self._handled_day:
+            self._handled, self._handled_day = [], today
+        mean = sum(self._handled) / len(self._handled) if self._handled else DEFAULT_HANDLING_S
+        working = sum(
+            1 for c in self.clients if c.role == "agent" and c.presence in ("available", "busy")
+        )
+        return round(position * mean / max(working, 1))
 
     # -- queue -------------------------------------------------------------------------
 
@@ -166,12 +258,22 @@ class CallCentre:
     async def _on_resume(self, client: Client, message: Resume) -> None:
         if client.session is not None:
             raise OutOfOrder("resume", "queued" if client.session.agent is None else "in a call")
-        if message.session_id in self.sessions:
+        live = self.sessions.get(message.session_id)
+        if live is not None and live.ended:
+            # The dropped connection is still being closed: resume once it is.
+            await live.closed.wait()
+        elif live is not None:
             raise OutOfOrder("resume", "the session is live")
         session = await load_interrupted(self.db, self.flows, client, message.session_id)
         client.language = message.language
         client.session = session
         self.sessions[session.id] = session
+        agent = self.held.pop(session.id, None)
+        if agent is not None and agent in self.clients and agent.session is None:
+            # The same agent waited for this customer: the call goes straight on.
+            logger.info("session %s: %s is back (part %d)", session.id, client.label, session.part)
+            await self._match(session, agent)
+            return
         # Back to the head of the queue: this customer has waited once already.
         self.queue.insert(0, session)
         logger.info(
@@ -190,16 +292,29 @@ class CallCentre:
 
     async def _queue_changed(self) -> None:
         sends = [
-            s.kiosk.send(QueuePosition(session_id=s.id, position=i, waiting=len(self.queue)))
+            s.kiosk.send(
+                QueuePosition(
+                    session_id=s.id,
+                    position=i,
+                    waiting=len(self.queue),
+                    estimated_wait_s=self.estimated_wait_s(i),
+                )
+            )
             for i, s in enumerate(self.queue, start=1)
         ]
         state = self.queue_state()
-        sends += [c.send(state) for c in self.clients if c.role == "agent" and c.session is None]
+        sends += [
+            c.send(state)
+            for c in self.clients
+            if c.role == "agent" and c.session is None and c.presence == "available"
+        ]
         await asyncio.gather(*sends, return_exceptions=True)
 
     async def _on_accept(self, client: Client, message: Accept) -> None:
-        if client.session is not None:
+        if client.session is not None or client in self.held.values():
             raise OutOfOrder("accept", "in a call")
+        if client.presence != "available":
+            raise OutOfOrder("accept", f"presence {client.presence}")
         if not self.queue:
             raise OutOfOrder("accept", "queue empty")
         if message.session_id is None:
@@ -210,8 +325,14 @@ class CallCentre:
                 raise SignalingError(f'session "{message.session_id}" is not waiting')
             session = found[0]
         self.queue.remove(session)
+        await self._match(session, client)
+        await self._queue_changed()
+
+    async def _match(self, session: LiveSession, client: Client) -> None:
+        """Pair ``session``'s kiosk with agent ``client``: both now negotiate with the relay."""
         session.agent = client
         client.session = session
+        await self._set_presence(client, "busy")
         session.relay = self._make_relay(session)
         logger.info("session %s: %s accepted %s", session.id, client.label, session.kiosk.label)
         for party, peer in ((session.kiosk, client), (client, session.kiosk)):
@@ -225,7 +346,6 @@ class CallCentre:
                 )
             )
         await self.conductor.send_state(session, event=None)
-        await self._queue_changed()
 
     # -- media -------------------------------------------------------------------------
 
@@ -275,6 +395,8 @@ class CallCentre:
             end_ms=info.end_ms,
             closed=info.closed,
         )
+        if self.shipper is not None and info.closed:
+            self.shipper.segment_closed(session, info)
 
     async def _connected(self, session: LiveSession) -> None:
         if session.ended or session.relay is None or session.agent is None:
@@ -324,10 +446,28 @@ class CallCentre:
     async def _on_evidence(self, client: Client, message: EvidenceMessage) -> None:
         await self.conductor.on_evidence(self._in_call(client, "evidence"), client, message)
 
+    async def _on_push_document(self, client: Client, message: PushDocument) -> None:
+        session = self._in_call(client, "push_document")
+        document = self.conductor.document(session, message.document_id)
+        logger.info("session %s: document %s pushed", session.id, document.id)
+        await session.kiosk.send(document)
+        await client.send(document)
+
     # -- ending ------------------------------------------------------------------------
 
     async def _on_hangup(self, client: Client, message: Hangup) -> None:
         session = client.session
+        held = [sid for sid, agent in self.held.items() if agent is client]
+        if session is None and held:
+            # The agent gives up waiting for the customer to come back.
+            del self.held[held[0]]
+            await self.db.end_session(
+                held[0], ended_at=datetime.now(UTC), end_reason=message.reason, status="ended"
+            )
+            logger.info("session %s: ended by agent while held (%s)", held[0], message.reason)
+            await client.send(SessionEnded(session_id=held[0], reason=message.reason, by="agent"))
+            await self._set_presence(client, "after_call")
+            return
         if session is None:
             raise OutOfOrder("hangup", "not in a call")
         await self.end_session(session, message.reason, by=client.role or "")
@@ -352,19 +492,43 @@ class CallCentre:
         # A change under way (evidence being written) finishes before the archive closes.
         async with session.lock:
             await self.keeper.chain_pending(session)
+        if session.dropped and status == "ended":
+            status = "interrupted"
         await self.db.end_session(
             session.id, ended_at=datetime.now(UTC), end_reason=reason, status=status
         )
+        if status != "interrupted":
+            step = session.step
+            await audit.note_session_facts(
+                self.db, session.id, session.context.to_dict(), step.name if step.terminal else None
+            )
         if session.relay is not None and session.t0 is not None:
+            self._handled.append(time.time() - session.t0)
             await self._close_archive(session)
         logger.info("session %s: ended by %s (%s)", session.id, by, reason)
+        agent = session.agent
+        if session.dropped and agent is not None and agent in self.clients:
+            # The agent stays with the call until the kiosk is back (or gives up).
+            agent.session = None
+            self.held[session.id] = agent
+            session.kiosk.session = None
+            await asyncio.gather(
+                agent.send(PeerReconnecting(session_id=session.id, party="kiosk")),
+                return_exceptions=True,
+            )
+            self.sessions.pop(session.id, None)
+            session.closed.set()
+            return
         ended = SessionEnded(session_id=session.id, reason=reason, by=by)
-        for party in (session.kiosk, session.agent):
+        for party in (session.kiosk, agent):
             if party is not None:
                 party.session = None
                 if party in self.clients:
                     await asyncio.gather(party.send(ended), return_exceptions=True)
+        if agent is not None and agent in self.clients:
+            await asyncio.gather(self._set_presence(agent, "after_call"), return_exceptions=True)
         self.sessions.pop(session.id, None)
+        session.closed.set()
         await self._queue_changed()
 
     async def _close_archive(self, session: LiveSession) -> None:
@@ -387,6 +551,8 @@ class CallCentre:
         if job is not None:
             self.composite_jobs[session.directory] = job
             job.add_done_callback(lambda _: self.composite_jobs.pop(session.directory, None))
+        if self.shipper is not None:  # the archive now, the composite when it is made
+            self.shipper.archive_closed(session, job)
 
     async def shutdown(self) -> None:
         """End every live session (server shutting down): recordings are closed cleanly."""

@@ -16,6 +16,8 @@ MAX_MESSAGE_BYTES = 256 * 1024
 
 ROLES = ("kiosk", "agent")
 LANGUAGES = ("zh-CN", "en")
+#: An agent's presence; ``busy`` is set by the server only (in a call).
+PRESENCE_STATES = ("available", "busy", "after_call", "away")
 #: Evidence the kiosk supplies itself, with the kind of value each takes.
 KIOSK_EVIDENCE = {
     "tick_confirmation": bool,
@@ -131,16 +133,20 @@ def _require_text(name: str, value: str, max_len: int) -> None:
 
 @dataclass(frozen=True)
 class Join(Message):
-    """A kiosk device or an agent identifies itself with its token."""
+    """A kiosk device or an agent identifies itself with its token.
+
+    A signed-in page leaves the token out: its socket carries the sign-in cookie.
+    """
 
     type: ClassVar[str] = "join"
     role: str
-    token: str
+    token: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f'role must be one of {", ".join(ROLES)}, not "{self.role}"')
-        _require_text("token", self.token, 200)
+        if self.token is not None:
+            _require_text("token", self.token, 200)
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,30 @@ class Resume(Message):
 
 
 @dataclass(frozen=True)
+class Presence(Message):
+    """An agent's presence: set by the agent, announced back by the server."""
+
+    type: ClassVar[str] = "presence"
+    state: str
+
+    def __post_init__(self) -> None:
+        if self.state not in PRESENCE_STATES:
+            states = ", ".join(PRESENCE_STATES)
+            raise ValueError(f'state must be one of {states}, not "{self.state[:40]}"')
+
+
+@dataclass(frozen=True)
+class PushDocument(Message):
+    """The agent shows one of the current step's documents on the kiosk's screen."""
+
+    type: ClassVar[str] = "push_document"
+    document_id: str
+
+    def __post_init__(self) -> None:
+        _require_text("document_id", self.document_id, 64)
+
+
+@dataclass(frozen=True)
 class Hangup(Message):
     """Ends the call (or leaves the queue)."""
 
@@ -269,6 +299,7 @@ class QueuePosition(Message):
     session_id: str
     position: int
     waiting: int
+    estimated_wait_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -327,6 +358,30 @@ class WorkflowState(Message):
     announcement: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
     timeout_s: int | None = None
+    #: For the agent: the data the step collects, ``{name, required}``.
+    fields: list[Any] = field(default_factory=list)
+    #: For the agent: the customer's evidence so far, ``{seq, kind, step, offset_ms, value, url}``.
+    received: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Document(Message):
+    """A document pushed to the kiosk's screen (and, as a receipt, to the agent)."""
+
+    type: ClassVar[str] = "document"
+    session_id: str
+    id: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
+class PeerReconnecting(Message):
+    """The other party's connection dropped: the call waits for it to come back."""
+
+    type: ClassVar[str] = "peer_reconnecting"
+    session_id: str
+    party: str
 
 
 @dataclass(frozen=True)
@@ -379,5 +434,7 @@ CLIENT_MESSAGES: tuple[type[Message], ...] = (
     WorkflowEventMessage,
     EvidenceMessage,
     Resume,
+    Presence,
+    PushDocument,
     Hangup,
 )

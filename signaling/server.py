@@ -14,9 +14,12 @@ from aiohttp import WSMsgType, web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent_console import setup_console
+from agent_console.audit import setup_audit
 from dualrec.settings import Settings
+from kiosk_client import setup_kiosk_pages
 from media import MediaError, NegotiationError, load_or_create_signing_key
 from storage import Database, StorageError
+from storage.objectstore import LocalStore, RecordingStore, TieredStore
 from workflow import StepRefused, TransitionNotAllowed, UnknownFlow, WorkflowError, load_flows
 
 from .archive import composite_worker_init
@@ -27,6 +30,8 @@ from .lag import LagMonitor
 from .protocol import MAX_MESSAGE_BYTES, Error, Message, parse_message
 from .recovery import close_interrupted_part
 from .session import Client
+from .shipping import open_shipper
+from .webauth import WEB_SESSIONS, WebSessions, any_signed_in_user, same_origin
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,8 @@ DATABASE = web.AppKey("database", Database)
 CENTRE = web.AppKey("centre", CallCentre)
 LAG = web.AppKey("lag", LagMonitor)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
+#: Where the recordings are read back from (the local folder, or object storage).
+RECORDINGS = web.AppKey("recordings", RecordingStore)
 
 
 def error_message(exc: Exception, ref: str | None) -> Error:
@@ -78,7 +85,9 @@ async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
         if not ws.closed:
             await ws.send_str(message.to_json())
 
-    client = Client(send=send)
+    # A signed-in page's socket is authenticated by its cookie, if it comes from our origin.
+    web_user = any_signed_in_user(request) if same_origin(request) else None
+    client = Client(send=send, web_user=web_user)
     try:
         async for frame in ws:
             if frame.type == WSMsgType.ERROR:
@@ -113,6 +122,7 @@ async def healthz(request: web.Request) -> web.Response:
             "waiting": len(centre.queue),
             "loop_lag": request.app[LAG].summary(since),
         }
+        | ({} if centre.shipper is None else {"uploads_pending": centre.shipper.pending})
     )
 
 
@@ -137,6 +147,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[SOCKETS] = weakref.WeakSet()
     app[LAG] = LagMonitor()
+    app[WEB_SESSIONS] = WebSessions()
+    app[RECORDINGS] = LocalStore(settings.recordings_dir)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -145,6 +157,10 @@ def create_app(settings: Settings) -> web.Application:
         async with Database(settings.database) as db:
             await _recover(db, settings, key)
             app[DATABASE] = db
+            # With object storage: segments ship as they close, reads fall back to it.
+            shipper = await open_shipper(settings, db)
+            if shipper is not None:
+                app[RECORDINGS] = TieredStore(LocalStore(settings.recordings_dir), shipper.store)
             # Composites are made in a separate process: numpy and muxing hold the GIL.
             with ProcessPoolExecutor(
                 1,
@@ -160,11 +176,14 @@ def create_app(settings: Settings) -> web.Application:
                     composites=pool,
                     timezone=settings.timezone,
                     tts=TtsSettings(speed_wpm=settings.tts_speed_wpm),
+                    shipper=shipper,
                 )
                 app[LAG].start()
                 yield
                 await app[LAG].stop()
                 await app[CENTRE].shutdown()
+                if shipper is not None:
+                    await shipper.close()
 
     async def close_sockets(app: web.Application) -> None:
         sockets = app[SOCKETS]
@@ -176,4 +195,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws", signaling_socket)
     app.router.add_get("/healthz", healthz)
     setup_console(app, database=DATABASE, centre=CENTRE)
+    setup_audit(app, database=DATABASE, recordings=RECORDINGS, settings=SETTINGS)
+    setup_kiosk_pages(app, database=DATABASE)
     return app

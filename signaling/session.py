@@ -13,6 +13,7 @@ from media import SessionRelay
 from workflow import Flow, FlowContext, Step
 
 from .protocol import Message
+from .webauth import WebUser
 
 
 @dataclass(eq=False)
@@ -25,6 +26,11 @@ class Client:
     branch: str | None = None
     language: str = "zh-CN"
     session: LiveSession | None = None
+    #: Who signed in to the page that opened this socket (None for token clients).
+    web_user: WebUser | None = None
+    #: An agent's presence (see protocol.PRESENCE_STATES) and since when (monotonic).
+    presence: str = "available"
+    presence_since: float = field(default_factory=time.monotonic)
 
     @property
     def label(self) -> str:
@@ -71,6 +77,12 @@ class LiveSession:
     announced: set[str] = field(default_factory=set)
     announcing: asyncio.Task[Any] | None = None
     announcement_error: str | None = None
+    #: The customer's evidence in this session, as the agent's console lists it.
+    received: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether the kiosk's connection dropped mid-call (the part ends interrupted).
+    dropped: bool = False
+    #: Set once the call has been ended and its recording part closed.
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def directory(self) -> str:

@@ -1,6 +1,6 @@
 """Persistence for dualrec: the audit database (and, later, the recording stores)."""
 
-from . import access_log
+from . import access_log, audit
 from .database import Database, normalise_url
 from .errors import NotFound, StorageError, StorageUnavailable
 from .models import Base
@@ -10,6 +10,8 @@ from .views import (
     MediaKind,
     Party,
     RecordingFileView,
+    ReviewStatus,
+    ReviewView,
     Role,
     SessionDetail,
     SessionStatus,
@@ -26,6 +28,8 @@ __all__ = [
     "NotFound",
     "Party",
     "RecordingFileView",
+    "ReviewStatus",
+    "ReviewView",
     "Role",
     "SessionDetail",
     "SessionStatus",
@@ -34,5 +38,6 @@ __all__ = [
     "StorageUnavailable",
     "WorkflowEventView",
     "access_log",
+    "audit",
     "normalise_url",
 ]

@@ -45,6 +45,7 @@ class AccessAction(StrEnum):
     """What a user did with the recordings or the console."""
 
     LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
     LOGOUT = "logout"
     SEARCH = "search"
     VIEW = "view"

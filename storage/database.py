@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -11,17 +12,19 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import Connection, event, inspect, select
+import argon2
+from sqlalchemy import event, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import selectinload
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from . import migrations
 from .errors import NotFound, StorageError, StorageUnavailable
+from .migrations import SchemaState, SchemaUpgrade
 from .models import (
     OPEN_STATUSES,
-    Base,
     CallSession,
     Credential,
     open_sessions_query,
@@ -53,6 +56,20 @@ def normalise_url(url: str) -> str:
             f"unsupported database URL scheme {scheme!r}; expected sqlite:// or postgresql://"
         )
     return f"{driver}://{rest}"
+
+
+# argon2id with the library's (RFC 9106 "low memory") parameters.
+_HASHER = argon2.PasswordHasher()
+_DUMMY_HASH = _HASHER.hash("not a password of anyone's")
+MIN_PASSWORD_LENGTH = 10
+
+
+def check_password_strength(password: str) -> None:
+    """Raise StorageError unless ``password`` is long enough to be a password."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StorageError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1000:
+        raise StorageError("a password may have at most 1000 characters")
 
 
 def _hash_token(token: str) -> str:
@@ -101,11 +118,22 @@ class Database(SessionRecords):
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 
     async def start(self) -> None:
-        """Connect, create the tables that do not exist yet and add columns added since."""
+        """Connect and bring the schema to the newest revision (see storage.migrations)."""
+        await self.upgrade_schema()
+
+    async def upgrade_schema(self) -> SchemaUpgrade:
+        """Migrate the schema to the newest revision; a quick no-op when it is there."""
         try:
-            async with self._engine.begin() as connection:
-                await connection.run_sync(Base.metadata.create_all)
-                await connection.run_sync(_add_new_columns)
+            async with self._engine.connect() as connection:
+                return await connection.run_sync(migrations.upgrade)
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            raise _translate(exc) from exc
+
+    async def schema_state(self) -> SchemaState:
+        """The schema revision of the database and the newest one, changing nothing."""
+        try:
+            async with self._engine.connect() as connection:
+                return await connection.run_sync(migrations.current_revision)
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             raise _translate(exc) from exc
 
@@ -166,6 +194,48 @@ class Database(SessionRecords):
                 raise StorageError(f"a {role} credential named {name!r} already exists") from exc
         logger.info("credential added: %s %r", role, name)
         return token
+
+    async def set_password(self, role: str, name: str, password: str) -> None:
+        """Give a staff member a password for the pages (stored as an argon2id hash)."""
+        checked_role = parse_enum(Role, role, "role")
+        if checked_role is Role.KIOSK:
+            raise StorageError("kiosk devices sign in with their device token, not a password")
+        check_password_strength(password)
+        hashed = await asyncio.to_thread(_HASHER.hash, password)
+        async with self._transaction() as session:
+            credential = await session.scalar(
+                select(Credential).where(Credential.role == checked_role, Credential.name == name)
+            )
+            if credential is None:
+                raise NotFound(f"{role} credential", name)
+            credential.password_hash = hashed
+        logger.info("password set: %s %r", role, name)
+
+    async def check_password(self, name: str, password: str) -> CredentialView | None:
+        """Return the unrevoked staff credential ``name`` if ``password`` is its password.
+
+        The hash is checked even for an unknown name, so that timing does not tell which
+        names exist.
+        """
+        async with self._transaction() as session:
+            credential = await session.scalar(
+                select(Credential).where(
+                    Credential.name == name,
+                    Credential.role != Role.KIOSK,
+                    Credential.revoked_at.is_(None),
+                    Credential.password_hash.is_not(None),
+                )
+            )
+            hashed = _DUMMY_HASH if credential is None else credential.password_hash
+            view = None if credential is None else credential.view()
+        assert hashed is not None
+        try:
+            await asyncio.to_thread(_HASHER.verify, hashed, password)
+        except argon2.exceptions.VerificationError:
+            return None
+        except argon2.exceptions.InvalidHashError as exc:
+            raise StorageError(f"the stored password hash of {name!r} is not valid") from exc
+        return view
 
     async def authenticate(self, token: str) -> CredentialView | None:
         """Return the credential of an unrevoked token, or None."""
@@ -274,6 +344,7 @@ class Database(SessionRecords):
                     selectinload(CallSession.files),
                     selectinload(CallSession.events),
                     selectinload(CallSession.evidence),
+                    selectinload(CallSession.reviews),
                 )
             )
             if row is None:
@@ -326,28 +397,6 @@ class Database(SessionRecords):
                     row.status, row.ended_at, row.end_reason = SessionStatus.FAILED, at, reason
                     failed += 1
         return interrupted, failed
-
-
-# Columns added after the first release, with the value rows written before them get.
-_NEW_COLUMNS = {
-    ("sessions", "workflow_context"): "'{}'",
-    ("sessions", "recording_parts"): "1",
-    ("recording_files", "part"): "1",
-    ("workflow_events", "context"): "'{}'",
-    ("workflow_events", "part"): None,
-}
-
-
-def _add_new_columns(connection: Connection) -> None:
-    """Bring a database made by an earlier version up to date (additive changes only)."""
-    inspector = inspect(connection)
-    for (table, column), default in _NEW_COLUMNS.items():
-        if column in {c["name"] for c in inspector.get_columns(table)}:
-            continue
-        kind = Base.metadata.tables[table].c[column].type.compile(dialect=connection.dialect)
-        tail = "" if default is None else f" NOT NULL DEFAULT {default}"
-        connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}{tail}")
-        logger.warning("database upgraded: %s.%s added", table, column)
 
 
 def _translate(exc: BaseException, *, connecting: bool = False) -> StorageError:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     Select,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     select,
@@ -31,6 +32,8 @@ from .views import (
     MediaKind,
     Party,
     RecordingFileView,
+    ReviewStatus,
+    ReviewView,
     Role,
     SessionDetail,
     SessionStatus,
@@ -141,6 +144,8 @@ class Credential(Base):
     branch: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Staff sign in to the pages with a password (argon2id hash); kiosks never have one.
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
 
     def view(self) -> CredentialView:
         """Detached snapshot of this row."""
@@ -151,7 +156,10 @@ class CallSession(Base):
     """One remote banking call between a kiosk and an agent."""
 
     __tablename__ = "sessions"
-    __table_args__ = (CheckConstraint(_in("status", SessionStatus), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", SessionStatus), name="status"),
+        CheckConstraint(_in("review_status", ReviewStatus), name="review_status"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     service: Mapped[str] = mapped_column(String(50))
@@ -171,6 +179,18 @@ class CallSession(Base):
     workflow_context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Recording parts started: 1 for an uninterrupted call, one more per resumption.
     recording_parts: Mapped[int] = mapped_column(Integer, default=0)
+    # What auditors search by, filled in as the workflow learns it. The customer's ID
+    # number is kept only as its SHA-256 (exact search) and its last 4 characters.
+    product_code: Mapped[str | None] = mapped_column(String(50), default=None, index=True)
+    customer_id_sha256: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    customer_id_last4: Mapped[str | None] = mapped_column(String(4), default=None)
+    #: The terminal step the workflow reached (or None while open or if cut short).
+    outcome: Mapped[str | None] = mapped_column(String(50), default=None, index=True)
+    review_status: Mapped[ReviewStatus] = mapped_column(
+        _enum(ReviewStatus, 16), default=ReviewStatus.UNREVIEWED, index=True
+    )
+    legal_hold: Mapped[bool] = mapped_column(default=False)
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     # lazy="raise": under asyncio an implicit lazy load would fail obscurely, so
     # callers must eager load (selectinload) what they need.
@@ -192,6 +212,12 @@ class CallSession(Base):
         cascade="all, delete-orphan",
         lazy="raise",
     )
+    reviews: Mapped[list[Review]] = relationship(
+        back_populates="session",
+        order_by="Review.id",
+        cascade="all, delete-orphan",
+        lazy="raise",
+    )
 
     def view(self) -> SessionView:
         """Detached snapshot of this row, without files and events."""
@@ -204,6 +230,7 @@ class CallSession(Base):
             files=tuple(f.view() for f in self.files),
             events=tuple(e.view() for e in self.events),
             evidence=tuple(e.view() for e in self.evidence),
+            reviews=tuple(r.view() for r in self.reviews),
         )
 
 
@@ -300,3 +327,25 @@ class EvidenceItem(Base):
     def view(self) -> EvidenceItemView:
         """Detached snapshot of this row."""
         return _snapshot(EvidenceItemView, self)
+
+
+class Review(Base):
+    """A compliance auditor's judgement of a session's recording (append-only)."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (CheckConstraint(_in("verdict", ReviewStatus), name="verdict"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    verdict: Mapped[ReviewStatus] = mapped_column(_enum(ReviewStatus, 16))
+    reasons: Mapped[str] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    session: Mapped[CallSession] = relationship(back_populates="reviews", lazy="raise")
+
+    def view(self) -> ReviewView:
+        """Detached snapshot of this row."""
+        return _snapshot(ReviewView, self)

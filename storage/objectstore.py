@@ -301,3 +301,59 @@ class Uploader:
     def _done(self) -> None:
         with self._lock:
             self._pending -= 1
+
+
+class TieredStore:
+    """The local folder in front of object storage: reads the local copy while it exists.
+
+    New files reach the object store through the shipper, which deletes the local copy
+    once the stored object is confirmed; reads then fall through to the object store.
+    """
+
+    def __init__(self, local: LocalStore, remote: RecordingStore) -> None:
+        """Read ``local`` first, then ``remote``."""
+        self.local, self.remote = local, remote
+
+    def put(
+        self,
+        key: str,
+        path: Path,
+        sha256: str,
+        *,
+        business_type: str,
+        recorded_at: datetime,
+        contract_ends_at: datetime | None = None,
+    ) -> StoredObject:
+        """Store the file in the object store (the local copy is left as it is)."""
+        return self.remote.put(
+            key,
+            path,
+            sha256,
+            business_type=business_type,
+            recorded_at=recorded_at,
+            contract_ends_at=contract_ends_at,
+        )
+
+    def open(self, key: str) -> Readable:
+        """The local file of ``key`` if it is still there, else the stored object."""
+        try:
+            return self.local.open(key)
+        except NotFound:
+            return self.remote.open(key)
+
+    def read(self, key: str) -> bytes:
+        """The whole file, from the local copy if it is still there."""
+        try:
+            return self.local.read(key)
+        except NotFound:
+            return self.remote.read(key)
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is in either tier."""
+        return self.local.exists(key) or self.remote.exists(key)
+
+    def delete(self, key: str) -> None:
+        """Delete the stored object (Object Lock may refuse), then any local copy."""
+        self.remote.delete(key)
+        if self.local.exists(key):
+            self.local.delete(key)

@@ -32,6 +32,15 @@ class SessionStatus(StrEnum):
     FAILED = "failed"
 
 
+class ReviewStatus(StrEnum):
+    """A compliance review's verdict; a session's review status is its latest verdict."""
+
+    UNREVIEWED = "unreviewed"
+    PASS = "pass"
+    FAIL = "fail"
+    FOLLOW_UP = "follow_up"
+
+
 class Party(StrEnum):
     """Which end of the call a recording file captures."""
 
@@ -77,6 +86,13 @@ class SessionView:
     recording_dir: str | None
     workflow_context: dict[str, Any] = field(default_factory=dict)
     recording_parts: int = 0
+    product_code: str | None = None
+    customer_id_sha256: str | None = None
+    customer_id_last4: str | None = None
+    outcome: str | None = None
+    review_status: ReviewStatus = ReviewStatus.UNREVIEWED
+    legal_hold: bool = False
+    retain_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +152,18 @@ class EvidenceItemView:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewView:
+    """An auditor's verdict on a session, with reasons, reviewer and time."""
+
+    id: int
+    session_id: str
+    verdict: ReviewStatus
+    reasons: str
+    reviewer: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SessionDetail:
     """A session with its recording files, workflow events and evidence, in order."""
 
@@ -143,6 +171,7 @@ class SessionDetail:
     files: tuple[RecordingFileView, ...]
     events: tuple[WorkflowEventView, ...]
     evidence: tuple[EvidenceItemView, ...] = ()
+    reviews: tuple[ReviewView, ...] = ()
 
     def part_files(self, part: int) -> tuple[RecordingFileView, ...]:
         """The segment files of one recording part."""

@@ -40,6 +40,35 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
+@asynccontextmanager
+async def chromium_with_media(
+    video: Path | None = None, audio: Path | None = None
+) -> AsyncIterator[Browser]:
+    """The system Chromium with a fake camera and microphone, granted without asking.
+
+    Chromium's own test pattern and beep, or the given ``.y4m`` / ``.wav`` files in a loop.
+    """
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("DUALREC_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    media = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    if video is not None:
+        media.append(f"--use-file-for-fake-video-capture={video}")
+    if audio is not None:
+        media.append(f"--use-file-for-fake-audio-capture={audio}")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS + media)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
 def artifact(name: str) -> Path:
     """Where a screenshot is kept after the run."""
     ARTIFACTS.mkdir(exist_ok=True)

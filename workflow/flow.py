@@ -38,6 +38,8 @@ class Document:
 
     id: str
     title: Text
+    #: The text shown when the agent pushes the document to the kiosk.
+    body: Text | None = None
 
 
 @dataclass(frozen=True)

@@ -191,11 +191,14 @@ def _documents(value: object, where: str) -> tuple[Document, ...]:
         raise Invalid(f"{where}: documents must be a list of {{ id, title }} tables")
     documents = []
     for item in value:
-        check_keys(item, frozenset({"id", "title"}), frozenset(), f"{where} document")
+        check_keys(item, frozenset({"id", "title"}), frozenset({"body"}), f"{where} document")
         if not isinstance(item["id"], str) or not NAME.fullmatch(item["id"]):
             raise Invalid(f"{where}: document id {item['id']!r} must be lower_snake_case")
         title = text(item["title"], f'{where} document "{item["id"]}" title')
-        documents.append(Document(id=item["id"], title=title))
+        body = None
+        if "body" in item:
+            body = text(item["body"], f'{where} document "{item["id"]}" body')
+        documents.append(Document(id=item["id"], title=title, body=body))
     if len({document.id for document in documents}) != len(documents):
         raise Invalid(f"{where}: a document id is listed twice")
     return tuple(documents)

@@ -8,15 +8,17 @@ from tests.support import RunningServer, run_session
 
 async def test_supervisor_signs_in_and_opens_a_recorded_session(server: RunningServer) -> None:
     session_id = await run_session(server, step_s=1.0)
-    token = await server.db.add_credential("supervisor", "zhang.min")
+    await server.db.add_credential("supervisor", "zhang.min")
+    await server.db.set_password("supervisor", "zhang.min", "a long password")
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1280, "height": 860})
         await page.goto(f"{server.url}/console")
         assert page.url.endswith("/console/login")
-        await page.fill("#token", "not-a-token")
+        await page.fill("#name", "zhang.min")
+        await page.fill("#password", "not the password")
         await page.click("button[type=submit]")
-        assert "not valid" in await page.inner_text("[role=alert]")
-        await page.fill("#token", token)
+        assert "wrong" in await page.inner_text("[role=alert]")
+        await page.fill("#password", "a long password")
         await page.click("button[type=submit]")
         await page.wait_for_url(f"{server.url}/console")
         sessions = await page.inner_text("#sessions")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -171,20 +169,3 @@ async def test_an_interrupted_session_may_be_ended(db: Database) -> None:
     await db.interrupt_open_sessions("server restarted", T0)
     ended = await db.end_session(session_id, ended_at=T0, end_reason="kiosk left")
     assert ended.status == SessionStatus.ENDED
-
-
-async def test_a_database_of_an_earlier_version_gets_the_new_columns(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    async with Database(f"sqlite:///{path}") as db:
-        session_id = await started(db)
-    with sqlite3.connect(path) as old:
-        for table, column in (
-            ("sessions", "workflow_context"),
-            ("sessions", "recording_parts"),
-            ("workflow_events", "context"),
-            ("workflow_events", "part"),
-        ):
-            old.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-    async with Database(f"sqlite:///{path}") as db:
-        session = (await db.get_session(session_id)).session
-        assert (session.workflow_context, session.recording_parts) == ({}, 1)

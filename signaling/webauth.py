@@ -1,0 +1,183 @@
+"""Who is signed in to the pages: server-side web sessions, roles and CSRF checks.
+
+Staff (agent, supervisor, auditor, admin) sign in to the console with a password; a kiosk
+device is signed in once, at enrolment, with its device token. Either way the browser
+holds only a random cookie value; what it stands for stays on the server. The signalling
+WebSocket of a signed-in page is authenticated by the same cookie (see
+``signaling.server``), so no token ever reaches the page's JavaScript.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+#: The cookie of each kind of page; a browser may hold both.
+STAFF_COOKIE = "dualrec_console"
+KIOSK_COOKIE = "dualrec_kiosk"
+STAFF_ROLES = frozenset({"agent", "supervisor", "auditor", "admin"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """A signed-in person or kiosk device, as the server remembers them."""
+
+    name: str
+    role: str
+    branch: str | None
+    #: Sent back with every form and compared: a page of another site cannot know it.
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+
+@dataclass
+class _Entry:
+    user: WebUser
+    last_seen: float
+
+
+class WebSessions:
+    """Signed-in browsers by cookie value, forgotten after ``idle_s`` without a request."""
+
+    def __init__(self, *, staff_idle_s: float = 8 * 3600, kiosk_idle_s: float = 30 * 86400):
+        self._entries: dict[str, _Entry] = {}
+        self._idle = {"kiosk": kiosk_idle_s}
+        self._staff_idle_s = staff_idle_s
+
+    def create(self, user: WebUser) -> str:
+        """Remember ``user`` and return the cookie value that stands for them."""
+        sid = secrets.token_urlsafe(32)
+        self._entries[sid] = _Entry(user, time.monotonic())
+        return sid
+
+    def get(self, sid: str | None) -> WebUser | None:
+        """The user behind cookie value ``sid``, if it is known and not idle too long."""
+        if not sid:
+            return None
+        entry = self._entries.get(sid)
+        if entry is None:
+            return None
+        now = time.monotonic()
+        if now - entry.last_seen > self._idle.get(entry.user.role, self._staff_idle_s):
+            del self._entries[sid]
+            return None
+        entry.last_seen = now
+        return entry.user
+
+    def drop(self, sid: str | None) -> None:
+        """Forget a cookie value (sign-out)."""
+        self._entries.pop(sid or "", None)
+
+    def drop_user(self, role: str, name: str) -> int:
+        """Sign out everywhere whoever is ``role``/``name`` (revoked); returns how many."""
+        gone = [
+            sid for sid, e in self._entries.items() if (e.user.role, e.user.name) == (role, name)
+        ]
+        for sid in gone:
+            del self._entries[sid]
+        return len(gone)
+
+
+WEB_SESSIONS = web.AppKey("web_sessions", WebSessions)
+USER = web.RequestKey("web_user", WebUser)
+
+
+def cookie_for(role: str) -> str:
+    """The cookie that carries a signed-in ``role``."""
+    return KIOSK_COOKIE if role == "kiosk" else STAFF_COOKIE
+
+
+def signed_in_user(request: web.Request, roles: Iterable[str]) -> WebUser | None:
+    """The signed-in user of ``request`` whose role is one of ``roles``, if any."""
+    sessions = request.app[WEB_SESSIONS]
+    wanted = set(roles)
+    for cookie in (STAFF_COOKIE, KIOSK_COOKIE):
+        user = sessions.get(request.cookies.get(cookie))
+        if user is not None and user.role in wanted:
+            return user
+    return None
+
+
+def any_signed_in_user(request: web.Request) -> WebUser | None:
+    """Whoever is signed in on ``request``, staff first."""
+    return signed_in_user(request, STAFF_ROLES | {"kiosk"})
+
+
+def sign_in(response: web.StreamResponse, request: web.Request, user: WebUser) -> None:
+    """Start a web session for ``user`` and set its cookie on ``response``."""
+    sessions = request.app[WEB_SESSIONS]
+    cookie = cookie_for(user.role)
+    sessions.drop(request.cookies.get(cookie))  # a new session id on every sign-in
+    response.set_cookie(
+        cookie,
+        sessions.create(user),
+        httponly=True,
+        samesite="Strict",
+        path="/",
+        max_age=None if user.role != "kiosk" else 30 * 86400,
+    )
+
+
+def sign_out(response: web.StreamResponse, request: web.Request, user: WebUser) -> None:
+    """End the web session of ``request`` and clear its cookie."""
+    cookie = cookie_for(user.role)
+    request.app[WEB_SESSIONS].drop(request.cookies.get(cookie))
+    response.del_cookie(cookie, path="/")
+
+
+def require(
+    *roles: str, login: str = "/console/login", api: bool = False
+) -> Callable[[Handler], Handler]:
+    """Decorate a handler: signed-in users of ``roles`` only.
+
+    Nobody signed in is sent to ``login`` (pages) or answered 401 (``api``); a signed-in
+    user of another role gets 403 naming the roles the page is for.
+    """
+
+    def decorate(handler: Handler) -> Handler:
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            user = signed_in_user(request, roles)
+            if user is None:
+                other = any_signed_in_user(request)
+                if other is not None:
+                    raise web.HTTPForbidden(
+                        text=f"a {other.role} may not use this; it is for: {', '.join(roles)}"
+                    )
+                if api:
+                    raise web.HTTPUnauthorized(text="sign in first")
+                raise web.HTTPSeeOther(login)
+            request[USER] = user
+            return await handler(request)
+
+        wrapper.__name__ = handler.__name__
+        wrapper.__doc__ = handler.__doc__
+        return wrapper
+
+    return decorate
+
+
+def check_csrf(request: web.Request, token: object) -> None:
+    """Raise 403 unless ``token`` is the signed-in user's CSRF token (forms and JSON posts)."""
+    user = request[USER]
+    if not isinstance(token, str) or not hmac.compare_digest(token, user.csrf):
+        raise web.HTTPForbidden(text="the form's CSRF token is missing or wrong: reload the page")
+
+
+def same_origin(request: web.Request) -> bool:
+    """Whether a cookie-carrying request (a WebSocket upgrade) comes from our own pages.
+
+    Browsers send Origin with every WebSocket handshake; another site's page could
+    otherwise open our socket with the user's cookie.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    parts = urlsplit(origin)
+    return parts.netloc == request.host and parts.scheme in ("http", "https")

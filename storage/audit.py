@@ -1,0 +1,340 @@
+"""What compliance auditors ask of the database: search, reviews, legal holds, session facts.
+
+The customer's ID number is never stored: only its SHA-256 (exact search) and its last
+four characters (partial search, and what pages show).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, func, select, true
+
+from .database import Database
+from .errors import StorageError
+from .models import CallSession, Review, parse_enum
+from .records import locked_session
+from .views import ReviewStatus, ReviewView, SessionView
+
+__all__ = [
+    "CustomerQuery",
+    "ReviewStatus",
+    "SearchFilters",
+    "SearchPage",
+    "add_review",
+    "facets",
+    "id_number_sha256",
+    "mask_last4",
+    "note_session_facts",
+    "search",
+    "set_legal_hold",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_PER_PAGE: Final = 100
+MAX_REASONS: Final = 2000
+_ID_CHARS = re.compile(r"[0-9A-Z]+")
+_CODE = re.compile(r"[\w.\- ]{1,100}")
+
+
+def normalise_id_number(number: str) -> str:
+    """The ID number as the workflow keeps it: trimmed, upper case (a final 'x' is 'X')."""
+    return number.strip().upper()
+
+
+def id_number_sha256(number: str) -> str:
+    """Hex SHA-256 of the normalised ID number: what an exact customer search matches."""
+    return hashlib.sha256(normalise_id_number(number).encode("utf-8")).hexdigest()
+
+
+def mask_last4(last4: str | None, length: int = 18) -> str:
+    """Stars then the last four characters (``**************1234``); "—" when unknown."""
+    if not last4:
+        return "—"
+    return "*" * max(length - len(last4), 0) + last4
+
+
+@dataclass(frozen=True)
+class CustomerQuery:
+    """A customer looked up by the full ID number (hashed at once) or by its last 4."""
+
+    sha256: str | None
+    last4: str
+
+    @classmethod
+    def parse(cls, text: str) -> CustomerQuery:
+        """Parse what an auditor typed; only the hash and the last 4 are kept."""
+        number = normalise_id_number(text)
+        if not _ID_CHARS.fullmatch(number) or not (len(number) == 4 or 6 <= len(number) <= 30):
+            raise StorageError(
+                "customer must be the full ID number or its last 4 characters "
+                "(digits and letters only)"
+            )
+        if len(number) == 4:
+            return cls(None, number)
+        return cls(id_number_sha256(number), number[-4:])
+
+    @property
+    def masked(self) -> str:
+        """What logs and pages may show of the query."""
+        return mask_last4(self.last4) if self.sha256 else f"last 4: {self.last4}"
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """An auditor's search: every filter optional, dates inclusive in the local time zone."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    branch: str | None = None
+    agent: str | None = None
+    service: str | None = None
+    product: str | None = None
+    outcome: str | None = None
+    review_status: ReviewStatus | None = None
+    customer: CustomerQuery | None = None
+    legal_hold: bool | None = None
+    page: int = 1
+    per_page: int = 25
+
+    def __post_init__(self) -> None:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            dates = f"{self.date_from.isoformat()} is after date_to {self.date_to.isoformat()}"
+            raise StorageError(f"date_from {dates}")
+        for name in ("branch", "agent", "service", "product", "outcome"):
+            value = getattr(self, name)
+            if value is not None and not _CODE.fullmatch(value):
+                raise StorageError(f"{name} must be up to 100 letters, digits, '_', '.', '-'")
+        if self.page < 1:
+            raise StorageError(f"page must be >= 1, got {self.page}")
+        if not 1 <= self.per_page <= MAX_PER_PAGE:
+            raise StorageError(f"per_page must be from 1 to {MAX_PER_PAGE}, got {self.per_page}")
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> SearchFilters:
+        """Parse a page's query string; blank fields are no filter. Raises StorageError."""
+        known = {
+            "date_from", "date_to", "branch", "agent", "service", "product", "outcome",
+            "review_status", "customer", "legal_hold", "page", "per_page",
+        }  # fmt: skip
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise StorageError(f"unknown search field(s): {', '.join(unknown)}")
+        q = {k: v.strip() for k, v in query.items() if v.strip()}
+        hold = q.get("legal_hold")
+        if hold is not None and hold not in ("yes", "no"):
+            raise StorageError(f"legal_hold must be yes or no, got {hold!r}")
+        status = q.get("review_status")
+        return cls(
+            date_from=_date(q, "date_from"),
+            date_to=_date(q, "date_to"),
+            branch=q.get("branch"),
+            agent=q.get("agent"),
+            service=q.get("service"),
+            product=q.get("product"),
+            outcome=q.get("outcome"),
+            review_status=None
+            if status is None
+            else parse_enum(ReviewStatus, status, "review_status"),
+            customer=CustomerQuery.parse(q["customer"]) if "customer" in q else None,
+            legal_hold=None if hold is None else hold == "yes",
+            page=_whole(q, "page", 1),
+            per_page=_whole(q, "per_page", 25),
+        )
+
+    def described(self) -> dict[str, Any]:
+        """The filters in force, for the access log: the customer only masked."""
+        out: dict[str, Any] = {}
+        for name in ("branch", "agent", "service", "product", "outcome"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.date_from:
+            out["date_from"] = self.date_from.isoformat()
+        if self.date_to:
+            out["date_to"] = self.date_to.isoformat()
+        if self.review_status:
+            out["review_status"] = str(self.review_status)
+        if self.customer:
+            out["customer"] = self.customer.masked
+        if self.legal_hold is not None:
+            out["legal_hold"] = self.legal_hold
+        out["page"] = self.page
+        return out
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of search results, newest first, and how many match in all."""
+
+    sessions: tuple[SessionView, ...]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the results fill (at least 1)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def _date(q: Mapping[str, str], name: str) -> date | None:
+    if name not in q:
+        return None
+    try:
+        return date.fromisoformat(q[name])
+    except ValueError:
+        raise StorageError(f"{name} must be a date like 2025-03-01, got {q[name]!r}") from None
+
+
+def _whole(q: Mapping[str, str], name: str, default: int) -> int:
+    if name not in q:
+        return default
+    if not q[name].isascii() or not q[name].isdigit() or len(q[name]) > 6:
+        raise StorageError(f"{name} must be a whole number, got {q[name]!r}")
+    return int(q[name])
+
+
+def _conditions(filters: SearchFilters, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if filters.date_from:
+        start = datetime.combine(filters.date_from, time(), zone).astimezone(UTC)
+        where.append(CallSession.created_at >= start)
+    if filters.date_to:
+        end = datetime.combine(filters.date_to + timedelta(days=1), time(), zone).astimezone(UTC)
+        where.append(CallSession.created_at < end)
+    columns = {
+        "branch": CallSession.branch,
+        "agent": CallSession.agent_name,
+        "service": CallSession.service,
+        "product": CallSession.product_code,
+        "outcome": CallSession.outcome,
+    }
+    for name, column in columns.items():
+        if getattr(filters, name) is not None:
+            where.append(column == getattr(filters, name))
+    if filters.review_status is not None:
+        where.append(CallSession.review_status == filters.review_status)
+    if filters.legal_hold is not None:
+        where.append(CallSession.legal_hold.is_(filters.legal_hold))
+    if filters.customer is not None:
+        if filters.customer.sha256 is not None:
+            where.append(CallSession.customer_id_sha256 == filters.customer.sha256)
+        else:
+            where.append(CallSession.customer_id_last4 == filters.customer.last4)
+    return where
+
+
+async def search(db: Database, filters: SearchFilters, *, timezone: str = "UTC") -> SearchPage:
+    """The sessions matching ``filters``, newest first, one page of them."""
+    where = and_(true(), *_conditions(filters, ZoneInfo(timezone)))
+    query: Select[CallSession] = (
+        select(CallSession)
+        .where(where)
+        .order_by(CallSession.created_at.desc(), CallSession.id.desc())
+        .offset((filters.page - 1) * filters.per_page)
+        .limit(filters.per_page)
+    )
+    async with db._transaction() as session:
+        total = await session.scalar(select(func.count()).select_from(CallSession).where(where))
+        rows = await session.scalars(query)
+        views = tuple(row.view() for row in rows)
+    return SearchPage(views, int(total or 0), filters.page, filters.per_page)
+
+
+async def facets(db: Database) -> dict[str, list[str]]:
+    """The values each filter can take today (for the search form's choices)."""
+    columns = {
+        "branch": CallSession.branch,
+        "agent": CallSession.agent_name,
+        "service": CallSession.service,
+        "product": CallSession.product_code,
+        "outcome": CallSession.outcome,
+    }
+    out: dict[str, list[str]] = {}
+    async with db._transaction() as session:
+        for name, column in columns.items():
+            values = await session.scalars(
+                select(column).distinct().where(column.is_not(None)).order_by(column)
+            )
+            out[name] = [str(v) for v in values]
+    return out
+
+
+async def add_review(
+    db: Database,
+    session_id: str,
+    *,
+    verdict: str,
+    reasons: str,
+    reviewer: str,
+    at: datetime | None = None,
+) -> ReviewView:
+    """Append a review; the session's review status becomes its verdict."""
+    checked = parse_enum(ReviewStatus, verdict, "verdict")
+    if checked is ReviewStatus.UNREVIEWED:
+        raise StorageError("verdict must be pass, fail or follow_up")
+    reasons = reasons.strip()
+    if checked is not ReviewStatus.PASS and not reasons:
+        raise StorageError(f"a {checked} verdict needs reasons")
+    if len(reasons) > MAX_REASONS or "\x00" in reasons:
+        raise StorageError(f"reasons may have at most {MAX_REASONS} characters")
+    if not reviewer.strip() or len(reviewer) > 100:
+        raise StorageError("reviewer must be a name of 1 to 100 characters")
+    async with db._transaction() as session:
+        row = await locked_session(session, session_id)
+        previous = row.review_status
+        review = Review(
+            session_id=session_id,
+            verdict=checked,
+            reasons=reasons,
+            reviewer=reviewer,
+            at=at or datetime.now(UTC),
+        )
+        session.add(review)
+        row.review_status = checked
+        await session.flush()
+        view = review.view()
+    logger.info("session %s: review %s -> %s by %r", session_id, previous, checked, reviewer)
+    return view
+
+
+async def set_legal_hold(db: Database, session_id: str, on: bool) -> SessionView:
+    """Set (``on``) or lift a session's legal hold; raises StorageError if already so."""
+    async with db._transaction() as session:
+        row = await locked_session(session, session_id)
+        if row.legal_hold == on:
+            state = "already under legal hold" if on else "not under legal hold"
+            raise StorageError(f"session {session_id} is {state}")
+        row.legal_hold = on
+        await session.flush()
+        view = row.view()
+    before, after = ("off", "on") if on else ("on", "off")
+    logger.info("session %s: legal hold %s -> %s", session_id, before, after)
+    return view
+
+
+async def note_session_facts(
+    db: Database, session_id: str, context: Mapping[str, Any], outcome: str | None
+) -> None:
+    """Keep what auditors search by from a session's workflow context (the ID only hashed)."""
+    number = context.get("id_number")
+    product = context.get("product_code")
+    async with db._transaction() as session:
+        row = await locked_session(session, session_id)
+        if isinstance(number, str) and number.strip():
+            normalised = normalise_id_number(number)
+            row.customer_id_sha256 = id_number_sha256(normalised)
+            row.customer_id_last4 = normalised[-4:]
+        if isinstance(product, str) and product.strip():
+            row.product_code = product.strip()[:50]
+        if outcome is not None:
+            row.outcome = outcome[:50]
+    logger.info("session %s: audit facts noted (outcome %s)", session_id, outcome)

@@ -1,0 +1,1 @@
+"""Alembic revisions, oldest first: 0001 (the released schema), 0002, ..."""
