@@ -1,5 +1,6 @@
 """The agent's side: the browser console pages and the scripted agent of the demo."""
 
+from .admin import setup_admin
 from .scripted import AgentResult, ScriptedAgent
 from .scripts import (
     CUSTOMER,
@@ -21,6 +22,7 @@ __all__ = [
     "ScriptedAgent",
     "StepPlan",
     "script_for",
+    "setup_admin",
     "setup_console",
     "synthetic_credit_code",
     "synthetic_resident_id",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -204,13 +206,38 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The new user's password: from stdin, typed twice, or made up; and whether made up."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"password for {args.name}: ")
+        if first != getpass.getpass("again: "):
+            raise SettingsError("the two passwords differ")
+        return first, False
+    return secrets.token_urlsafe(12), True
+
+
 def cmd_credential(args: argparse.Namespace) -> int:
-    """Create a kiosk device token or a user token, printed once."""
+    """Create a kiosk device token, or a staff user with a password and a token.
+
+    The token is printed once on stdout; a made-up password is printed once on stderr.
+    """
     from storage import Database, StorageError
+
+    staff = args.role != "kiosk"
+    password, made_up = _read_password(args) if staff else ("", False)
 
     async def add() -> str:
         async with Database(_settings(args).database) as db:
-            return await db.add_credential(args.role, args.name, args.branch)
+            if staff:
+                from storage.database import check_password_strength
+
+                check_password_strength(password)
+            token = await db.add_credential(args.role, args.name, args.branch)
+            if staff:
+                await db.set_password(args.role, args.name, password)
+            return token
 
     _settings(args).data_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -219,6 +246,8 @@ def cmd_credential(args: argparse.Namespace) -> int:
         print(f"dualrec: {exc}", file=sys.stderr)
         return 1
     print(token)
+    if made_up:
+        print(f"password for {args.name} (shown once): {password}", file=sys.stderr)
     return 0
 
 
@@ -343,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             action.set_defaults(role=role)
         action.add_argument("--branch", help="the branch (kiosks)")
+        if role is None:
+            action.add_argument(
+                "--password-stdin",
+                action="store_true",
+                help="read the password from stdin (else asked for, or made up and printed)",
+            )
         data_options(action)
         action.set_defaults(func=cmd_credential)
     return parser

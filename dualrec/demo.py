@@ -37,8 +37,22 @@ async def demo_credentials(db: Database, branch: str = "BJ-001") -> dict[str, st
     return {
         "kiosk": await db.add_credential("kiosk", f"{branch}-kiosk-{suffix}", branch),
         "agent": await db.add_credential("agent", f"agent-{suffix}"),
-        "supervisor": await db.add_credential("supervisor", f"supervisor-{suffix}"),
     }
+
+
+async def demo_accounts(db: Database, branch: str = "BJ-001") -> list[dict[str, str]]:
+    """Accounts to look at the pages with: one per staff role (password) and a kiosk."""
+    suffix = secrets.token_hex(3)
+    accounts = []
+    for role in ("agent", "supervisor", "auditor", "admin"):
+        name, password = f"demo-{role}-{suffix}", secrets.token_urlsafe(12)
+        await db.add_credential(role, name)
+        await db.set_password(role, name, password)
+        accounts.append({"role": role, "name": name, "password": password})
+    name = f"{branch}-demo-kiosk-{suffix}"
+    token = await db.add_credential("kiosk", name, branch)
+    accounts.append({"role": "kiosk", "name": name, "device_token": token})
+    return accounts
 
 
 async def run_demo(
@@ -54,6 +68,7 @@ async def run_demo(
     try:
         progress(f"server listening on {url}, data in {settings.data_dir}")
         tokens = await demo_credentials(runner.app[DATABASE])
+        accounts = await demo_accounts(runner.app[DATABASE])
         trusted = runner.app[CENTRE].signing_key.public_key()
         ws_url = url.replace("http", "ws", 1) + "/ws"
         kiosk = Kiosk(
@@ -95,6 +110,8 @@ async def run_demo(
         elapsed_s=time.monotonic() - began,
         ready_s=ready_s,
     )
+    data["accounts"] = accounts
+    data["data_dir"] = str(settings.data_dir)
     data["composite"] = (
         None
         if composite is None
@@ -177,4 +194,21 @@ def format_summary(data: dict[str, Any]) -> str:
             f"{c['ready_after_hangup_s']:.2f} s after hang-up)"
         )
     lines.append(f"total        {data['elapsed_s']:.1f} s")
+    if data.get("accounts"):
+        lines += [
+            "",
+            "To look at it in the browser, start the server on the same data:",
+            f"  dualrec serve --data-dir {data['data_dir']}",
+            "and sign in at http://127.0.0.1:8080/console/login as",
+        ]
+        for account in data["accounts"]:
+            if "password" in account:
+                lines.append(
+                    f"  {account['role']:<11}{account['name']}  password {account['password']}"
+                )
+            else:
+                lines.append(
+                    f"  kiosk page http://127.0.0.1:8080/kiosk/enrol  "
+                    f"device token {account['device_token']}"
+                )
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from aiohttp import WSMsgType, web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent_console import setup_console
+from agent_console import setup_admin, setup_console
 from agent_console.audit import setup_audit
 from dualrec.settings import Settings
 from kiosk_client import setup_kiosk_pages
@@ -195,6 +195,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws", signaling_socket)
     app.router.add_get("/healthz", healthz)
     setup_console(app, database=DATABASE, centre=CENTRE)
+    setup_admin(app, database=DATABASE)
     setup_audit(app, database=DATABASE, recordings=RECORDINGS, settings=SETTINGS)
     setup_kiosk_pages(app, database=DATABASE)
     return app

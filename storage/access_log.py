@@ -56,6 +56,8 @@ class AccessAction(StrEnum):
     LEGAL_HOLD_LIFTED = "legal_hold_lifted"
     RETENTION_EXTENDED = "retention_extended"
     DELETE = "delete"
+    #: An admin added, enrolled or revoked an account.
+    ADMIN = "admin"
 
 
 class AccessLogRow(Base):

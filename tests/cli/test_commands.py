@@ -13,13 +13,16 @@ from typing import Any
 import pytest
 
 
-def dualrec(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def dualrec(
+    *args: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m dualrec ARGS`` and capture its output."""
     result = subprocess.run(
         [sys.executable, "-m", "dualrec", *args],
         capture_output=True,
         text=True,
         timeout=120,
+        input=stdin if stdin is not None else "",
     )
     if check:
         assert result.returncode == 0, result.stderr
@@ -130,6 +133,34 @@ def test_credentials_are_printed_once_and_refused_twice(tmp_path: Path) -> None:
     assert token not in again.stderr
     user = dualrec("users", "add", "li.wei", "--role", "auditor", "--data-dir", data_dir)
     assert user.stdout.strip() != token
+
+
+def test_users_get_a_password_they_can_sign_in_with(tmp_path: Path) -> None:
+    import asyncio
+
+    from storage import Database
+
+    data_dir = tmp_path / "var"
+    args = ("users", "add", "wang.fang", "--role", "agent", "--data-dir", str(data_dir))
+    dualrec(*args, "--password-stdin", stdin="a long enough secret\n")
+    short = dualrec(
+        "users", "add", "zhao", "--role", "agent", "--data-dir", str(data_dir),
+        "--password-stdin", stdin="short\n", check=False,
+    )  # fmt: skip
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+    made_up = dualrec("users", "add", "sun", "--role", "auditor", "--data-dir", str(data_dir))
+    password = made_up.stderr.rsplit(": ", 1)[1].strip()
+
+    async def check() -> None:
+        async with Database(f"sqlite:///{data_dir / 'dualrec.db'}") as db:
+            agent = await db.check_password("wang.fang", "a long enough secret")
+            assert agent is not None and str(agent.role) == "agent"
+            assert await db.check_password("wang.fang", "a long enough secreT") is None
+            assert await db.check_password("zhao", "short") is None
+            auditor = await db.check_password("sun", password)
+            assert auditor is not None and str(auditor.role) == "auditor"
+
+    asyncio.run(check())
 
 
 def test_serve_refuses_an_unknown_time_zone(tmp_path: Path) -> None:
