@@ -53,6 +53,7 @@ from .protocol import (
 from .recovery import load_interrupted
 from .session import Client, LiveSession
 from .shipping import RecordingShipper
+from .webauth import a
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +127,7 @@ class CallCentre:
         if client.role is None:
             raise Unauthorised(f'join first: "{message.type}" needs a joined kiosk or agent')
         if message.type not in PERMISSIONS[client.role]:
-            article = "an" if client.role[0] in "aeiou" else "a"
-            raise Unauthorised(f'{article} {client.role} may not send "{message.type}"')
+            raise Unauthorised(f'{a(client.role)} may not send "{message.type}"')
         handler = getattr(self, f"_on_{message.type}")
         await handler(client, message)
 
@@ -139,7 +139,7 @@ class CallCentre:
             if user is None:
                 raise Unauthorised("join needs a token, or a signed-in page of this server")
             if user.role != message.role:
-                raise Unauthorised(f"a signed-in {user.role} may not join as a {message.role}")
+                raise Unauthorised(f"a signed-in {user.role} may not join as {a(message.role)}")
             client.role, client.name, client.branch = user.role, user.name, user.branch
         else:
             credential = await self.db.authenticate(message.token)

@@ -89,6 +89,11 @@ WEB_SESSIONS = web.AppKey("web_sessions", WebSessions)
 USER = web.RequestKey("web_user", WebUser)
 
 
+def a(role: str) -> str:
+    """``role`` with its indefinite article: "an agent", "a kiosk"."""
+    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"
+
+
 def cookie_for(role: str) -> str:
     """The cookie that carries a signed-in ``role``."""
     return KIOSK_COOKIE if role == "kiosk" else STAFF_COOKIE
@@ -148,7 +153,7 @@ def require(
                 other = any_signed_in_user(request)
                 if other is not None:
                     raise web.HTTPForbidden(
-                        text=f"a {other.role} may not use this; it is for: {', '.join(roles)}"
+                        text=f"{a(other.role)} may not use this; it is for: {', '.join(roles)}"
                     )
                 if api:
                     raise web.HTTPUnauthorized(text="sign in first")

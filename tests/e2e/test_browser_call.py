@@ -265,4 +265,9 @@ async def test_a_browser_kiosk_and_a_browser_agent_sign_for_a_product(
     )
     assert report.ok, report.problems
     parties = {(t.party, t.kind) for t in report.tracks if t.frames > 0}
-    assert parties == {("kiosk", "video"), ("kiosk", "audio"), ("agent", "video"), ("agent", "audio")}
+    assert parties == {
+        ("kiosk", "video"),
+        ("kiosk", "audio"),
+        ("agent", "video"),
+        ("agent", "audio"),
+    }

@@ -93,13 +93,16 @@ async def test_console_shows_the_session(server: RunningServer) -> None:
     import aiohttp
 
     session_id = await run_session(server, step_s=STEP_S)
-    token = await server.db.add_credential("supervisor", "sup-1")
+    await server.db.add_credential("supervisor", "sup-1")
+    await server.db.set_password("supervisor", "sup-1", "supervisor password")
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         async with http.get(f"{server.url}/console", allow_redirects=False) as r:
             assert r.status == 303 and r.headers["Location"] == "/console/login"
-        async with http.post(f"{server.url}/console/login", data={"token": "wrong"}) as r:
+        wrong = {"name": "sup-1", "password": "not the password"}
+        async with http.post(f"{server.url}/console/login", data=wrong) as r:
             assert r.status == 401
-        async with http.post(f"{server.url}/console/login", data={"token": token}) as r:
+        right = {"name": "sup-1", "password": "supervisor password"}
+        async with http.post(f"{server.url}/console/login", data=right) as r:
             assert r.status == 200
             page = await r.text()
             assert session_id[:8] in page
