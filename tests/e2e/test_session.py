@@ -114,7 +114,11 @@ async def test_console_shows_the_session(server: RunningServer) -> None:
                 assert text in page
     # Every sign-in and every session viewed is in the hash-chained access log.
     logged = [(e.actor, e.action, e.target) for e in await access_log.entries(server.db)]
-    assert logged == [("sup-1", "login", "console"), ("sup-1", "view", session_id)]
+    assert logged == [
+        ("sup-1", "login_failed", "console"),
+        ("sup-1", "login", "console"),
+        ("sup-1", "view", session_id),
+    ]
     assert (await access_log.verify(server.db)).ok
 
 

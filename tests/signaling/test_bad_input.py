@@ -24,12 +24,12 @@ class RawSocket:
         await self.ws.send_str(data if isinstance(data, str) else json.dumps(data))
 
     async def reply(self) -> dict[str, object]:
-        """The next message that is not a queue broadcast."""
+        """The next message that is not a queue or presence broadcast."""
         while True:
             frame = await asyncio.wait_for(self.ws.receive(), 10)
             assert frame.type == aiohttp.WSMsgType.TEXT, frame
             message: dict[str, object] = json.loads(frame.data)
-            if message["type"] not in ("queue", "queue_position"):
+            if message["type"] not in ("queue", "queue_position", "presence"):
                 return message
 
     async def error(self, data: object) -> tuple[str, str]:
@@ -51,7 +51,7 @@ REFUSED_BEFORE_JOIN = [
     ("[1, 2]", "bad_message", "must be a JSON object"),
     ({"role": "kiosk"}, "bad_message", 'no "type"'),
     ({"type": "launch_missiles"}, "bad_message", 'unknown message type "launch_missiles"'),
-    ({"type": "join", "role": "kiosk"}, "bad_message", 'missing field "token"'),
+    ({"type": "join", "role": "kiosk"}, "unauthorised", "join needs a token, or a signed-in"),
     ({"type": "join", "role": 7, "token": "x"}, "bad_message", 'field "role" of "join" must be'),
     ({"type": "join", "role": "janitor", "token": "x"}, "bad_message", "role must be one of"),
     (
