@@ -10,7 +10,7 @@ from storage import Database, StorageError, access_log
 from storage.database import check_password_strength
 from storage.models import Credential
 
-from .web import _render
+from .web import render
 
 STAFF = ("agent", "supervisor", "auditor", "admin")
 
@@ -31,7 +31,7 @@ def setup_admin(app: web.Application, *, database: web.AppKey[Database]) -> None
         rows = await _credentials(request.app[database])
         context: dict[str, object] = {"error": None, "token": None, "added": None}
         context.update(shown or {})
-        return _render(request, "admin.html", status=status, rows=rows, roles=STAFF, **context)
+        return render(request, "admin.html", status=status, rows=rows, roles=STAFF, **context)
 
     @admin
     async def show(request: web.Request) -> web.Response:

@@ -41,7 +41,7 @@ from workflow import mask_id
 
 from .export import build_package, package_name
 from .replay import PARTIES, RecordingCache, part_prefix
-from .web import TEMPLATES, _render, session_figures
+from .web import TEMPLATES, render, session_figures
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def setup_audit(
         await log(request, "search", "sessions", **filters.described(), results=page.total)
         longest = max([_duration_s(s) for s in page.sessions] or [1.0]) or 1.0
         values = {k: v for k, v in query.items() if k != "customer" and v}
-        return _render(
+        return render(
             request,
             "audit_search.html",
             page=page,
@@ -175,7 +175,7 @@ def setup_audit(
         has_composite = await asyncio.to_thread(cache.store.exists, f"{prefix}/composite.mp4")
         answers = await asyncio.to_thread(_answers, cache, detail)
         await log(request, "replay", s.id, part=part)
-        return _render(
+        return render(
             request,
             "audit_replay.html",
             s=detail.session,

@@ -34,9 +34,10 @@ PAGE_POLICY = (
 TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
 
 
-def _render(
+def render(
     request: web.Request, template_name: str, status: int = 200, **context: Any
 ) -> web.Response:
+    """A console template as an HTML response, with the signed-in user in its context."""
     template = request.app[TEMPLATES].get_template(template_name)
     context.setdefault("user", request.get(USER))
     return web.Response(
@@ -57,7 +58,7 @@ def setup_console(
     signed_in = require(*CONSOLE_ROLES)
 
     async def login_page(request: web.Request) -> web.Response:
-        return _render(request, "login.html", error=None, name="")
+        return render(request, "login.html", error=None, name="")
 
     async def login(request: web.Request) -> web.Response:
         form = await request.post()
@@ -70,7 +71,7 @@ def setup_console(
             await access_log.append(
                 request.app[database], name[:100] or "?", "unknown", "login_failed", "console"
             )
-            return _render(
+            return render(
                 request,
                 "login.html",
                 status=401,
@@ -102,17 +103,17 @@ def setup_console(
                 name: {"zh-CN": flow.title["zh-CN"], "en": flow.title["en"]}
                 for name, flow in live.flows.items()
             }
-            response = _render(request, "agent.html", services=services)
+            response = render(request, "agent.html", services=services)
             response.headers["Content-Security-Policy"] = PAGE_POLICY
             return response
         sessions = await request.app[database].list_sessions(limit=50)
         queue = live.queue_state().waiting
         active = [s for s in live.sessions.values() if s.agent is not None]
-        return _render(request, "dashboard.html", queue=queue, active=active, sessions=sessions)
+        return render(request, "dashboard.html", queue=queue, active=active, sessions=sessions)
 
     @require("supervisor", "admin")
     async def supervisor_page(request: web.Request) -> web.Response:
-        response = _render(request, "supervisor.html")
+        response = render(request, "supervisor.html")
         response.headers["Content-Security-Policy"] = PAGE_POLICY
         return response
 
@@ -176,7 +177,7 @@ def setup_console(
         await access_log.append(
             request.app[database], user.name, user.role, "view", detail.session.id, {"part": part}
         )
-        return _render(
+        return render(
             request,
             "session.html",
             s=detail.session,

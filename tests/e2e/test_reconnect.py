@@ -72,7 +72,7 @@ async def test_a_dropped_kiosk_resumes_with_the_same_agent_at_the_same_step(
         assert report.ok, report.problems
 
 
-async def test_presence_decides_who_gets_the_queue(server: RunningServer) -> None:
+async def test_agents_set_their_presence_but_never_busy(server: RunningServer) -> None:
     agent = SignalingClient(server.ws_url, "agent", await server.db.add_credential("agent", "bo"))
     await agent.connect()
     try:
