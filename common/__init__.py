@@ -1,0 +1,29 @@
+"""The leaf every dualrec package may import: its words, where recordings live, file digests.
+
+Nothing here imports another dualrec package, aiohttp, aiortc, PyAV or SQLAlchemy.
+"""
+
+from .hashing import sha256_file
+from .layout import PART_PREFIX, RecordingLayout
+from .vocabulary import (
+    EvidenceKind,
+    Language,
+    MediaKind,
+    Party,
+    Presence,
+    Role,
+    browser_vocabulary,
+)
+
+__all__ = [
+    "PART_PREFIX",
+    "EvidenceKind",
+    "Language",
+    "MediaKind",
+    "Party",
+    "Presence",
+    "RecordingLayout",
+    "Role",
+    "browser_vocabulary",
+    "sha256_file",
+]
