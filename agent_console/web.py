@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from browser import page_vocabulary
 from signaling.webauth import USER, WebUser, check_csrf, require, sign_in, sign_out
 from storage import Database, NotFound, access_log
 
@@ -54,6 +55,7 @@ def setup_console(
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
+    app[TEMPLATES].globals["vocabulary"] = page_vocabulary()
     app[TEMPLATES].filters["ms"] = format_ms
     signed_in = require(*CONSOLE_ROLES)
 

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from browser import page_vocabulary
 from signaling.webauth import USER, WebUser, require, sign_in
 from storage import Database, access_log
 from workflow import load_flows
@@ -64,6 +65,7 @@ def setup_kiosk_pages(app: web.Application, *, database: web.AppKey[Database]) -
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
+    app[TEMPLATES].globals["vocabulary"] = page_vocabulary()
     services = _services()
 
     async def enrol_page(request: web.Request) -> web.Response:

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent_console import setup_admin, setup_console
 from agent_console.audit import setup_audit
+from browser import STATIC_DIR as SHARED_STATIC
+from browser import STATIC_URL as SHARED_STATIC_URL
 from dualrec.settings import Settings
 from kiosk_client import setup_kiosk_pages
 from media import MediaError, NegotiationError, load_or_create_signing_key
@@ -194,6 +196,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(close_sockets)
     app.router.add_get("/ws", signaling_socket)
     app.router.add_get("/healthz", healthz)
+    app.router.add_static(SHARED_STATIC_URL, SHARED_STATIC)
     setup_console(app, database=DATABASE, centre=CENTRE)
     setup_admin(app, database=DATABASE)
     setup_audit(app, database=DATABASE, recordings=RECORDINGS, settings=SETTINGS)
