@@ -5,6 +5,7 @@ Nothing here imports another dualrec package, aiohttp, aiortc, PyAV or SQLAlchem
 
 from .hashing import sha256_file
 from .layout import PART_PREFIX, RecordingLayout
+from .tasks import BackgroundTasks
 from .vocabulary import (
     EvidenceKind,
     Language,
@@ -17,6 +18,7 @@ from .vocabulary import (
 
 __all__ = [
     "PART_PREFIX",
+    "BackgroundTasks",
     "EvidenceKind",
     "Language",
     "MediaKind",
