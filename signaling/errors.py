@@ -69,3 +69,12 @@ class AnnouncementFailed(SignalingError):
     """Text-to-speech could not make or play a step's announcement."""
 
     code = "tts_failed"
+
+
+class CallTransitionNotAllowed(OutOfOrder):
+    """A call lifecycle step that is not allowed in the call's current state."""
+
+    def __init__(self, call: str, state: str, event: str) -> None:
+        super().__init__(event, state)
+        self.call = call
+        self.event = event
