@@ -1,6 +1,6 @@
 """Pure state machines of the business flows: flows are data, loaded from TOML and validated."""
 
-from workflow.context import COLLECTABLE, FlowContext
+from workflow.context import COLLECTABLE, FlowContext, input_specs
 from workflow.engine import Transition, advance, collect, deadline, expired, missing_evidence
 from workflow.errors import (
     ClockRequired,
@@ -91,6 +91,7 @@ __all__ = [
     "default_questionnaire",
     "expired",
     "get_flow",
+    "input_specs",
     "load_flow",
     "load_flows",
     "load_questionnaire",

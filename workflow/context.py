@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Final
 
 from workflow.errors import InvalidContext
+from workflow.risk import PRODUCT_RISKS, RISK_LEVELS
 
 EVIDENCE_KEY: Final = "evidence"
 ANSWERS_KEY: Final = "answers"
@@ -102,32 +104,120 @@ def _record(value: object) -> dict[str, Any]:
     return dict(value)
 
 
-# Facts a step may collect from event data (named in `collects` / `may_collect`).
-COLLECTABLE: Final[Mapping[str, Validator]] = MappingProxyType(
+_Attribute = str | bool | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A collectable fact: how the server checks it and how a form asks for it."""
+
+    validator: Validator
+    html: Mapping[str, _Attribute]
+    label: tuple[str, str]  # (zh-CN, en)
+
+
+def _text_field(
+    zh: str, en: str, *, maxlength: int, pattern: str | None = None, upper: bool = False
+) -> _Field:
+    html: dict[str, _Attribute] = {"type": "text", "maxlength": str(maxlength)}
+    if pattern is not None:
+        html["pattern"] = pattern
+    if upper:
+        html["upper"] = True  # the page upper-cases it, as the validator does
+    check: Validator = (lambda value: _text(value).upper()) if upper else _text
+    return _Field(check, html, (zh, en))
+
+
+def _choice_field(zh: str, en: str, *choices: str) -> _Field:
+    return _Field(_one_of(*choices), {"options": choices}, (zh, en))
+
+
+def _decimal_field(zh: str, en: str, minimum: str, maximum: str | None = None) -> _Field:
+    html: dict[str, _Attribute] = {
+        "type": "number",
+        "step": "0.01",
+        "min": minimum,
+        "inputmode": "decimal",
+    }
+    if maximum is not None:
+        html["max"] = maximum
+    low, high = Decimal(minimum), None if maximum is None else Decimal(maximum)
+    return _Field(_decimal(minimum=low, maximum=high), html, (zh, en))
+
+
+def _whole_field(zh: str, en: str, low: int, high: int) -> _Field:
+    html: dict[str, _Attribute] = {
+        "type": "number",
+        "step": "1",
+        "min": str(low),
+        "max": str(high),
+        "integer": True,
+    }
+    return _Field(_whole(low, high), html, (zh, en))
+
+
+_FIELDS: Final[Mapping[str, _Field]] = MappingProxyType(
     {
-        "id_number": lambda value: _text(value).upper(),
-        "name": _text,
-        "risk_level": _one_of("C1", "C2", "C3", "C4", "C5"),
-        "assessment_date": _iso_date,
-        "product_code": _code,
-        "product_name": _text,
-        "product_risk": _one_of("R1", "R2", "R3", "R4", "R5"),
-        "purchase_amount": _positive,
-        "loan_purpose": _one_of(
-            "consumption", "home_renovation", "education", "car", "business", "other"
+        "id_number": _text_field(
+            "身份证号码", "ID number", maxlength=18, pattern="[0-9]{17}[0-9Xx]", upper=True
         ),
-        "employer": _text,
-        "monthly_income": _decimal(minimum=Decimal(0)),
-        "loan_amount": _positive,
-        "loan_term_months": _whole(1, 360),
-        "loan_rate": _decimal(minimum=Decimal("0.01"), maximum=Decimal(36)),
-        "loan_apr": _decimal(minimum=Decimal("0.01"), maximum=Decimal(36)),
-        "repayment_method": _one_of("equal_installment", "equal_principal", "interest_first"),
-        "company_name": _text,
-        "credit_code": lambda value: _text(value).upper(),
-        "registered_address": _text,
+        "name": _text_field("姓名", "Name", maxlength=50),
+        "risk_level": _choice_field("已有风险等级", "Risk level on record", *RISK_LEVELS),
+        "assessment_date": _Field(_iso_date, {"type": "date"}, ("评估日期", "Assessment date")),
+        "product_code": _Field(
+            _code, {"type": "text", "maxlength": "30"}, ("产品代码", "Product code")
+        ),
+        "product_name": _text_field("产品名称", "Product name", maxlength=100),
+        "product_risk": _choice_field("产品风险等级", "Product risk rating", *PRODUCT_RISKS),
+        "purchase_amount": _decimal_field("购买金额（元）", "Purchase amount (CNY)", "0.01"),
+        "loan_purpose": _choice_field(
+            "贷款用途",
+            "Loan purpose",
+            *("consumption", "home_renovation", "education", "car", "business", "other"),
+        ),
+        "employer": _text_field("工作单位", "Employer", maxlength=100),
+        "monthly_income": _decimal_field("月收入（元）", "Monthly income (CNY)", "0"),
+        "loan_amount": _decimal_field("贷款金额（元）", "Loan amount (CNY)", "0.01"),
+        "loan_term_months": _whole_field("期限（月）", "Term (months)", 1, 360),
+        "loan_rate": _decimal_field("利率（%）", "Interest rate (%)", "0.01", "36"),
+        "loan_apr": _decimal_field("年化利率（%）", "APR (%)", "0.01", "36"),
+        "repayment_method": _choice_field(
+            "还款方式", "Repayment", "equal_installment", "equal_principal", "interest_first"
+        ),
+        "company_name": _text_field("企业名称", "Company name", maxlength=100),
+        "credit_code": _text_field(
+            "统一社会信用代码",
+            "Unified social credit code",
+            maxlength=18,
+            pattern="[0-9A-Za-z]{18}",
+            upper=True,
+        ),
+        "registered_address": _text_field("注册地址", "Registered address", maxlength=200),
     }
 )
+# Facts a step may collect from event data (named in `collects` / `may_collect`).
+COLLECTABLE: Final[Mapping[str, Validator]] = MappingProxyType(
+    {name: field.validator for name, field in _FIELDS.items()}
+)
+
+
+def input_specs() -> dict[str, dict[str, Any]]:
+    """How a form asks for each collectable fact: HTML input attributes and a label.
+
+    ``options`` lists a choice's values; ``upper`` and ``integer`` tell the page to
+    upper-case the text or send a whole number; ``label`` is ``{"zh-CN": ..., "en": ...}``.
+    """
+    specs: dict[str, dict[str, Any]] = {}
+    for name, field in _FIELDS.items():
+        spec: dict[str, Any] = {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in field.html.items()
+        }
+        spec["label"] = {"zh-CN": field.label[0], "en": field.label[1]}
+        specs[name] = spec
+    return specs
+
+
 # Facts set by the engine itself (answers merged, effects), restored from storage like the rest.
 DERIVED: Final[Mapping[str, Validator]] = MappingProxyType(
     {
