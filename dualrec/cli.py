@@ -138,7 +138,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Read a recording back and report; non-zero when it is not complete and readable."""
-    from media import IntegrityError, load_public_key
+    from media import IntegrityError, key_id, load_public_key
     from media.verify import format_report, verify_recording
 
     settings = _settings(args)
@@ -155,6 +155,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except (OSError, IntegrityError) as exc:
             print(f"dualrec verify: cannot read the key {key_file}: {exc}", file=sys.stderr)
             return 2
+    # Say which key is trusted: "untrusted key" alone does not tell a user that the default
+    # ./var of the working directory holds another server's key.
+    if trusted is None:
+        print(
+            f"dualrec verify: no key at {key_file}; the signature is checked against the "
+            "manifest's own key only (--public-key or --data-dir to prove the signer)",
+            file=sys.stderr,
+        )
+    else:
+        print(f"dualrec verify: trusting key {key_id(trusted)} from {key_file}", file=sys.stderr)
     # A session resumed after a restart has one folder per recording part: the session's
     # folder (part 1) and part-2, part-3... inside it. Each part is verified on its own.
     parts = [path]

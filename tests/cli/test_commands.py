@@ -1,4 +1,9 @@
-"""The ``dualrec`` command as a user runs it: demo, verify and credentials."""
+"""The ``dualrec`` command as a user runs it: demo, verify and credentials.
+
+Every command runs in an empty working directory of its own: the default data folder is
+``./var``, and a ``./var`` left by ``./dev demo`` in the checkout (another signing key, another
+database) must not change what these tests see.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,14 +22,16 @@ import pytest
 def dualrec(
     *args: str, check: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m dualrec ARGS`` and capture its output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "dualrec", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=stdin if stdin is not None else "",
-    )
+    """Run ``python -m dualrec ARGS`` in an empty working directory and capture its output."""
+    with tempfile.TemporaryDirectory(prefix="dualrec-cwd-") as cwd:
+        result = subprocess.run(
+            [sys.executable, "-m", "dualrec", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            input=stdin if stdin is not None else "",
+            cwd=cwd,
+        )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -66,14 +74,55 @@ def copy_recording(demo: dict[str, Any], tmp_path: Path) -> Path:
     return target
 
 
+def exported_key(data_dir: str) -> tuple[str, str]:
+    """The public key PEM and key id of a data folder, as ``dualrec keys export`` prints them."""
+    exported = dualrec("keys", "export", "--data-dir", data_dir)
+    return exported.stdout, exported.stderr.split("# key id ", 1)[1].strip()
+
+
 def test_verify_accepts_the_demo_recording(demo: dict[str, Any]) -> None:
+    key_file = Path(demo["data_dir"]) / "keys" / "recording-signing-key.pem"
+    _, demo_key = exported_key(demo["data_dir"])
     result = dualrec("verify", demo["session_id"], "--data-dir", demo["data_dir"])
     assert "OK: complete and readable" in result.stdout
+    assert f"signed by key {demo_key}" in result.stdout
+    assert f"trusting key {demo_key} from {key_file}" in result.stderr
     for track in ("kiosk video", "kiosk audio", "agent video", "agent audio"):
         assert track in result.stdout
-    report = json.loads(dualrec("verify", demo["recording_dir"], "--json").stdout)
-    assert report["ok"] is True
+    by_folder = dualrec("verify", demo["recording_dir"], "--json", "--data-dir", demo["data_dir"])
+    report = json.loads(by_folder.stdout)
+    assert report["ok"] is True and report["signed_by"] == demo_key
     assert {t["codec"] for t in report["tracks"]} == {"vp8", "opus"}
+
+
+def test_verify_says_when_no_key_is_trusted(demo: dict[str, Any], tmp_path: Path) -> None:
+    keyless = tmp_path / "keyless"
+    result = dualrec("verify", demo["recording_dir"], "--data-dir", str(keyless))
+    assert "OK: complete and readable" in result.stdout
+    no_key = keyless / "keys" / "recording-signing-key.pem"
+    assert f"no key at {no_key}; the signature is checked against the manifest's own" in (
+        result.stderr
+    )
+
+
+def test_verify_refuses_a_recording_signed_by_another_key(
+    demo: dict[str, Any], tmp_path: Path
+) -> None:
+    # What a ./var left by another demo amounts to: this server's key is not the signer's.
+    _, demo_key = exported_key(demo["data_dir"])
+    other_dir = str(tmp_path / "other")
+    other_pem, other_key = exported_key(other_dir)
+    assert other_key != demo_key
+    result = dualrec("verify", demo["recording_dir"], "--data-dir", other_dir, check=False)
+    assert result.returncode == 1, result.stdout
+    assert f"untrusted key: signed by {demo_key}, not by {other_key}" in result.stdout
+    assert f"trusting key {other_key} from {other_dir}" in result.stderr
+    public_key = tmp_path / "other.pem"
+    public_key.write_text(other_pem)
+    given = dualrec("verify", demo["recording_dir"], "--public-key", str(public_key), check=False)
+    assert given.returncode == 1, given.stdout
+    assert f"untrusted key: signed by {demo_key}, not by {other_key}" in given.stdout
+    assert f"trusting key {other_key} from {public_key}" in given.stderr
 
 
 def _truncate(path: Path) -> None:
@@ -109,7 +158,7 @@ def test_verify_fails_on_a_damaged_recording(
     folder = copy_recording(demo, tmp_path)
     segment = sorted(folder.glob("kiosk-video-*.webm"))[0]
     damage(segment)
-    result = dualrec("verify", str(folder), check=False)
+    result = dualrec("verify", str(folder), "--data-dir", demo["data_dir"], check=False)
     assert result.returncode == 1, result.stdout
     assert expected in result.stdout and segment.name in result.stdout
 

@@ -87,6 +87,7 @@ async def test_kiosk_command_with_a_file_source(server: RunningServer, tmp_path:
         "en",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,  # not the checkout, whose ./var a demo may have left
     )
     agent = ScriptedAgent(
         server.ws_url, agent_token, open_source("synthetic", AGENT_LOOK), step_s=1.0
