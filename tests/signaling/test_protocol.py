@@ -23,10 +23,10 @@ def test_fixture_round_trips(data: dict[str, Any]) -> None:
 
 
 def test_every_message_type_has_a_fixture() -> None:
-    from signaling.protocol import _MESSAGES
+    from signaling.protocol import MESSAGE_TYPES
 
-    assert set(_MESSAGES) == {f["type"] for f in FIXTURES}
-    assert {m.type for m in CLIENT_MESSAGES} < set(_MESSAGES)
+    assert set(MESSAGE_TYPES) == {f["type"] for f in FIXTURES}
+    assert {m.type for m in CLIENT_MESSAGES} < set(MESSAGE_TYPES)
 
 
 def test_defaults_fill_optional_fields() -> None:

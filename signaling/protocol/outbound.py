@@ -1,0 +1,131 @@
+"""Messages the server sends to kiosks and agents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .wire import Message
+
+
+@dataclass(frozen=True)
+class Joined(Message):
+    """The server accepted a join."""
+
+    type: ClassVar[str] = "joined"
+    role: str
+    name: str
+    branch: str | None = None
+
+
+@dataclass(frozen=True)
+class QueuePosition(Message):
+    """Where a waiting kiosk stands in the queue (1 = next)."""
+
+    type: ClassVar[str] = "queue_position"
+    session_id: str
+    position: int
+    waiting: int
+    estimated_wait_s: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueState(Message):
+    """The waiting customers, pushed to agents whenever the queue changes."""
+
+    type: ClassVar[str] = "queue"
+    waiting: list[Any]
+
+
+@dataclass(frozen=True)
+class Matched(Message):
+    """A kiosk and an agent are paired; both now send their offer."""
+
+    type: ClassVar[str] = "matched"
+    session_id: str
+    service: str
+    flow: str
+    state: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class Answer(Message):
+    """The relay's SDP answer."""
+
+    type: ClassVar[str] = "answer"
+    sdp: str
+
+
+@dataclass(frozen=True)
+class WorkflowState(Message):
+    """The session's workflow step and what it still needs (sent to both parties).
+
+    Sent on every transition (``event`` names it) and whenever evidence arrives or an
+    announcement ends (``event`` is null). ``missing`` lists the evidence still needed
+    before the step's forward event is accepted ("tts_played" while the step's
+    announcement has not been played to the end).
+    """
+
+    type: ClassVar[str] = "workflow_state"
+    session_id: str
+    flow: str
+    state: str
+    event: str | None
+    offset_ms: int | None
+    terminal: bool
+    title: str
+    prompt: str
+    events: list[Any]
+    evidence: list[Any] = field(default_factory=list)
+    missing: list[Any] = field(default_factory=list)
+    documents: list[Any] = field(default_factory=list)
+    questions: list[Any] = field(default_factory=list)
+    confirmation_phrase: str | None = None
+    announcement: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    timeout_s: int | None = None
+    #: For the agent: the data the step collects, ``{name, required}``.
+    fields: list[Any] = field(default_factory=list)
+    #: For the agent: the customer's evidence so far, ``{seq, kind, step, offset_ms, value, url}``.
+    received: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Document(Message):
+    """A document pushed to the kiosk's screen (and, as a receipt, to the agent)."""
+
+    type: ClassVar[str] = "document"
+    session_id: str
+    id: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
+class PeerReconnecting(Message):
+    """The other party's connection dropped: the call waits for it to come back."""
+
+    type: ClassVar[str] = "peer_reconnecting"
+    session_id: str
+    party: str
+
+
+@dataclass(frozen=True)
+class SessionEnded(Message):
+    """The call is over; the recording is being closed."""
+
+    type: ClassVar[str] = "session_ended"
+    session_id: str
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True)
+class Error(Message):
+    """Something the client sent was refused; ``ref`` names the offending message type."""
+
+    type: ClassVar[str] = "error"
+    code: str
+    message: str
+    ref: str | None = None
