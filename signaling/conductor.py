@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from media import MediaError
+from media.evidence import Prepared, record, refs
 from storage import Database
 from workflow import (
     ABORT_EVENT,
@@ -31,7 +32,7 @@ from workflow import (
 
 from .announce import synthesise
 from .errors import AnnouncementFailed, AnnouncementPending, InvalidEvidence, OutOfOrder
-from .evidence import EvidenceKeeper, Prepared, decode_signature, record, refs
+from .evidence import EvidenceKeeper, decode_signature
 from .protocol import Document, Error, EvidenceMessage, WorkflowEventMessage, WorkflowState
 from .session import Client, LiveSession
 
@@ -124,7 +125,7 @@ class Conductor:
                     raise InvalidEvidence(kind, step.name, "must be what was heard (1-200 chars)")
                 phrase = step.confirmation_phrase
                 body = record(
-                    session,
+                    session.id,
                     step.name,
                     kind,
                     phrase=None if phrase is None else phrase[session.language],
@@ -224,7 +225,7 @@ class Conductor:
                             f'no document "{value}" (documents: {", ".join(known)})',
                         )
                 body = record(
-                    session,
+                    session.id,
                     step.name,
                     kind,
                     value=value,
@@ -313,7 +314,7 @@ class Conductor:
             if session.ended or session.state != step_name:
                 return
             body = record(
-                session,
+                session.id,
                 step_name,
                 TTS_PLAYED,
                 language=session.language,

@@ -25,7 +25,7 @@ from media import SegmentInfo, SessionRecorder, SessionRelay
 from storage import Database, audit
 from workflow import Flow, get_flow
 
-from .archive import close_archive
+from .closing import close_recording
 from .conductor import Conductor, TtsSettings
 from .errors import OutOfOrder, SignalingError, Unauthorised
 from .evidence import EvidenceKeeper
@@ -50,7 +50,7 @@ from .protocol import (
     SessionEnded,
     WorkflowEventMessage,
 )
-from .recovery import load_interrupted
+from .resume import load_interrupted
 from .session import Client, LiveSession
 from .shipping import RecordingShipper
 from .webauth import a
@@ -354,7 +354,7 @@ class CallCentre:
             self._track(session, self._save_segment(session, info))
 
         recorder = SessionRecorder(
-            self.recordings_dir / session.directory,
+            session.layout.directory(self.recordings_dir),
             segment_s=self.segment_s,
             request_keyframe=lambda party: relay.request_keyframe(party),
             on_segment=on_segment,
@@ -385,7 +385,7 @@ class CallCentre:
             party=info.party,
             kind=info.kind,
             seq=info.seq,
-            path=f"{session.directory}/{info.path}",
+            path=session.layout.path_of(info.path),
             part=session.part,
             codec=info.codec,
             bytes=info.bytes,
@@ -537,20 +537,20 @@ class CallCentre:
         chain = session.relay.recorder.chain
         if chain is None:
             return
-        detail = await self.db.get_session(session.id)
-        job = await close_archive(
-            self.recordings_dir / session.directory,
-            detail,
+        job = await close_recording(
+            self.db,
+            self.recordings_dir,
+            session.layout,
             session.flow,
             chain,
             self.signing_key,
             composites=self.composites,
             timezone=self.timezone,
-            part=session.part,
         )
         if job is not None:
-            self.composite_jobs[session.directory] = job
-            job.add_done_callback(lambda _: self.composite_jobs.pop(session.directory, None))
+            folder = session.layout.folder
+            self.composite_jobs[folder] = job
+            job.add_done_callback(lambda _: self.composite_jobs.pop(folder, None))
         if self.shipper is not None:  # the archive now, the composite when it is made
             self.shipper.archive_closed(session, job)
 

@@ -20,17 +20,17 @@ from browser import STATIC_URL as SHARED_STATIC_URL
 from dualrec.settings import Settings
 from kiosk_client import setup_kiosk_pages
 from media import MediaError, NegotiationError, load_or_create_signing_key
+from media.archive import composite_worker_init
 from storage import Database, StorageError
 from storage.objectstore import LocalStore, RecordingStore, TieredStore
 from workflow import StepRefused, TransitionNotAllowed, UnknownFlow, WorkflowError, load_flows
 
-from .archive import composite_worker_init
+from .closing import close_interrupted_part
 from .conductor import TtsSettings
 from .errors import SignalingError
 from .hub import CallCentre
 from .lag import LagMonitor
 from .protocol import MAX_MESSAGE_BYTES, Error, Message, parse_message
-from .recovery import close_interrupted_part
 from .session import Client
 from .shipping import open_shipper
 from .webauth import WEB_SESSIONS, WebSessions, any_signed_in_user, same_origin

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from common import RecordingLayout
 from media import SessionRelay
 from workflow import Flow, FlowContext, Step
 
@@ -85,9 +86,9 @@ class LiveSession:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
-    def directory(self) -> str:
-        """The folder of this part's recording, relative to the recordings root."""
-        return self.id if self.part == 1 else f"{self.id}/{part_folder(self.part)}"
+    def layout(self) -> RecordingLayout:
+        """Where this part's recording lives."""
+        return RecordingLayout(self.id, self.part)
 
     @property
     def language(self) -> str:
@@ -125,8 +126,3 @@ class LiveSession:
     def parties(self) -> list[Client]:
         """The kiosk and, once matched, the agent."""
         return [self.kiosk] if self.agent is None else [self.kiosk, self.agent]
-
-
-def part_folder(part: int) -> str:
-    """The sub-folder of recording part ``part`` (2 and later; part 1 is the session folder)."""
-    return f"part-{part}"

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common import PART_PREFIX, RecordingLayout
 from dualrec.settings import Settings
 from media import SegmentInfo
 from media.integrity import CHAIN_FILE, MANIFEST_FILE
@@ -33,14 +34,14 @@ from storage.retention import RetentionPolicy
 from storage.retention_records import extend_retain_until
 from storage.s3store import S3Store
 
-from .session import LiveSession, part_folder
+from .session import LiveSession
 
 logger = logging.getLogger(__name__)
 
 #: Files rewritten after hang-up (the chain grows with the composite, the manifest is
 #: signed again): shipped again each time the part is scanned.
 MUTABLE = frozenset({CHAIN_FILE, MANIFEST_FILE})
-_PART_PREFIX = part_folder(0)[: -len("0")]
+_PART_PREFIX = PART_PREFIX
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class PartRef:
     @property
     def directory(self) -> str:
         """The part's folder relative to the recordings root (the key prefix)."""
-        return self.session_id if self.part <= 1 else f"{self.session_id}/{part_folder(self.part)}"
+        return RecordingLayout(self.session_id, self.part).folder
 
     @classmethod
     def of(cls, session: LiveSession) -> PartRef:

@@ -302,7 +302,7 @@ async def test_no_completion_without_a_signature(server: RunningServer) -> None:
 
 
 def test_a_signature_data_url_fits_in_one_message() -> None:
+    from media.evidence import MAX_SIGNATURE_BYTES
     from signaling import MAX_MESSAGE_BYTES
-    from signaling.evidence import MAX_SIGNATURE_BYTES
 
     assert len(base64.b64encode(b"\0" * MAX_SIGNATURE_BYTES)) + 200 < MAX_MESSAGE_BYTES

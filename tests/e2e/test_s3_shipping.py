@@ -21,9 +21,9 @@ from botocore.exceptions import ClientError
 
 from dualrec.demo import start_server
 from dualrec.settings import Settings
+from media.archive import COMPOSITE
 from media.integrity import CHAIN_FILE, MANIFEST_FILE
 from media.verify import verify_recording
-from signaling.archive import COMPOSITE
 from signaling.server import RECORDINGS
 from signaling.shipping import RecordingShipper
 from storage.objectstore import RetentionLocked, TieredStore

@@ -77,7 +77,7 @@ def flip(path: Path, offset: int) -> None:
 
 
 def base_manifest(chain: HashChain) -> dict[str, Any]:
-    """A manifest laid out as signaling.hub.session_manifest writes it."""
+    """A manifest laid out as storage.manifest.session_manifest writes it."""
     return {
         "session_id": SESSION,
         "service": "card_opening",

@@ -1,0 +1,39 @@
+"""Resuming a call a server restart interrupted: the session back at its stored step.
+
+A call under way when the server died is marked ``interrupted`` at the next start and
+its recording part is closed (``signaling.closing``); its workflow step and context are
+kept. The kiosk may then ``resume``: the session goes back to the head of the queue at
+the same step, and the next agent's call is recorded as the session's next part.
+"""
+
+from __future__ import annotations
+
+from storage import Database, NotFound, SessionStatus
+from workflow import Flow, FlowContext, get_flow
+
+from .errors import OutOfOrder, SignalingError, Unauthorised
+from .session import Client, LiveSession
+
+
+async def load_interrupted(
+    db: Database, flows: dict[str, Flow], client: Client, session_id: str
+) -> LiveSession:
+    """The kiosk's own interrupted session, at its stored step, as the next recording part."""
+    try:
+        stored = (await db.get_session(session_id)).session
+    except NotFound:
+        raise SignalingError(f'session "{session_id}" does not exist') from None
+    if stored.kiosk_name != client.name:
+        raise Unauthorised("a kiosk may resume only its own sessions")
+    if stored.status != SessionStatus.INTERRUPTED:
+        raise OutOfOrder("resume", f"session {stored.status}")
+    return LiveSession(
+        id=stored.id,
+        service=stored.service,
+        flow=get_flow(flows, stored.flow),
+        kiosk=client,
+        state=stored.workflow_state,
+        context=FlowContext(stored.workflow_context),
+        part=stored.recording_parts + 1,
+        evidence_seq=await db.next_evidence_seq(stored.id) - 1,
+    )
