@@ -26,11 +26,11 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 from numpy.typing import NDArray
 
-from .announce import FRAME as ANNOUNCEMENT_FRAME
-from .announce import encode_opus
 from .errors import MediaError, NegotiationError
 from .forward import ForwardTrack, QueuedTrack
 from .recorder import SessionRecorder
+from .speech import FRAME as ANNOUNCEMENT_FRAME
+from .speech import encode_opus
 from .still import PictureGroup, Still, decode_still
 from .tap import CLOCK_RATES, EncodedFrame, ReceiverTap
 from .timeline import PartyClock, PlacedFrame, TrackClock

@@ -19,6 +19,8 @@ from typing import Any
 
 from media import MediaError
 from media.evidence import Prepared, record, refs
+from media.speech import ENGINE as SPEECH_ENGINE
+from media.speech import synthesise
 from storage import Database
 from workflow import (
     ABORT_EVENT,
@@ -30,8 +32,7 @@ from workflow import (
     missing_evidence,
 )
 
-from .announce import synthesise
-from .errors import AnnouncementFailed, AnnouncementPending, InvalidEvidence, OutOfOrder
+from .errors import AnnouncementPending, InvalidEvidence, OutOfOrder
 from .evidence import EvidenceKeeper, decode_signature
 from .protocol import Document, Error, EvidenceMessage, WorkflowEventMessage, WorkflowState
 from .session import Client, LiveSession
@@ -299,7 +300,7 @@ class Conductor:
             start = session.offset_ms()
             duration = await session.relay.play_announcement(samples, rate)
             end = session.offset_ms()
-        except (AnnouncementFailed, MediaError, OSError) as exc:
+        except (MediaError, OSError) as exc:
             session.announcement_error = f"the announcement could not be played: {exc}"
             logger.error("session %s: %s", session.id, session.announcement_error)
             if session.agent is not None:
@@ -319,7 +320,7 @@ class Conductor:
                 TTS_PLAYED,
                 language=session.language,
                 text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                engine="espeak-ng",
+                engine=SPEECH_ENGINE,
                 start_ms=start,
                 end_ms=end,
                 duration_s=round(duration, 3),

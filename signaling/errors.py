@@ -65,12 +65,6 @@ class AnnouncementPending(SignalingError):
         self.problem = problem
 
 
-class AnnouncementFailed(SignalingError):
-    """Text-to-speech could not make or play a step's announcement."""
-
-    code = "tts_failed"
-
-
 class CallTransitionNotAllowed(OutOfOrder):
     """A call lifecycle step that is not allowed in the call's current state."""
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signaling.announce import synthesise
-from signaling.errors import AnnouncementFailed
+from media.speech import SpeechFailed, synthesise
 
 
 @pytest.mark.parametrize(
@@ -25,5 +24,5 @@ async def test_without_espeak_ng_the_announcement_fails_clearly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(AnnouncementFailed, match="espeak-ng is not installed"):
+    with pytest.raises(SpeechFailed, match="espeak-ng is not installed"):
         await synthesise("Invest with care.", "en")
