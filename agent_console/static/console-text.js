@@ -1,73 +1,48 @@
-// The agent workspace's labels in English and Chinese (console.js picks one; the
-// customer-facing texts come from the server in the customer's language).
-(function () {
-  "use strict";
+// The agent workspace's own wording in Chinese and English (pure UI text). Words of the
+// vocabulary (evidence kinds, presence states, fields) come with their labels from the
+// server (vocabulary.js); the customer-facing texts come in the customer's language.
 
-  window.dualrecConsoleText = {
-    en: {
-      presence: "Status", p_available: "Available", p_away: "Away", p_after_call: "After-call work",
-      p_busy: "In a call", connecting: "Connecting…", connected: "Connected as {name}",
-      disconnected: "Disconnected — reconnecting…", after_call_text:
-        "The call has ended. Finish your notes, then take the next customer.",
-      become_available: "I am available", queue: "Waiting customers", service: "Service",
-      branch: "Branch", kiosk: "Kiosk", waiting: "Waiting", queue_empty: "Nobody is waiting.",
-      queue_away: "You are not available: the queue is shown to available agents only.",
-      accept: "Accept", session: "Session", end_call: "End call", finish_call: "Finish and end the call",
-      script: "Script to read", announcement: "Announcement (played into the call)",
-      phrase: "The customer must say", documents: "Documents", abort: "Abort…",
-      abort_reason: "Why is the session aborted? (required)", abort_confirm: "Abort the session",
-      cancel: "Cancel", missing: "Still needed", received: "The customer's evidence",
-      nothing_yet: "Nothing yet.", facts: "Facts so far", push: "Push to kiosk",
-      pushed: "shown on the kiosk", acknowledged: "acknowledged", reconnecting:
-        "The customer is reconnecting… You can wait, or end the call.",
-      time_left: "time left {t}", ended: "The call has ended ({reason}).",
-      net_unknown: "Network: …", net_good: "Network: good", net_fair: "Network: fair",
-      net_poor: "Network: poor", take_photo: "Take the ID photo from the customer's video now",
-      heard: "What the customer said", use_phrase: "Heard the phrase", heard_default: "Confirmed aloud",
-      refused: "Refused", done: "The step is complete: end the call.", played: "played to the end",
-      optional: "optional", media_failed: "Camera or microphone unavailable: {error}",
-      k_id_photo: "ID photo", k_spoken_confirmation: "Spoken confirmation",
-      k_tick_confirmation: "Ticked to confirm", k_consent: "Consent", k_document_acknowledged:
-        "Documents acknowledged", k_questionnaire_answers: "Questionnaire answers",
-      k_signature_image: "Signature", k_tts_played: "Announcement played",
-      f_id_number: "ID number", f_name: "Name", f_risk_level: "Risk level on record",
-      f_assessment_date: "Assessment date", f_product_code: "Product code",
-      f_product_name: "Product name", f_product_risk: "Product risk rating",
-      f_purchase_amount: "Purchase amount (CNY)", f_loan_purpose: "Loan purpose",
-      f_employer: "Employer", f_monthly_income: "Monthly income (CNY)",
-      f_loan_amount: "Loan amount (CNY)", f_loan_term_months: "Term (months)",
-      f_loan_rate: "Interest rate (%)", f_loan_apr: "APR (%)", f_repayment_method: "Repayment",
-      f_company_name: "Company name", f_credit_code: "Unified social credit code",
-      f_registered_address: "Registered address",
-    },
-    zh: {
-      presence: "状态", p_available: "空闲", p_away: "离开", p_after_call: "话后处理",
-      p_busy: "通话中", connecting: "正在连接…", connected: "已连接：{name}",
-      disconnected: "连接断开，正在重连…", after_call_text: "通话已结束。请完成记录后接听下一位客户。",
-      become_available: "我已空闲", queue: "排队客户", service: "业务", branch: "网点",
-      kiosk: "终端", waiting: "等待时长", queue_empty: "当前无人排队。",
-      queue_away: "您当前不是空闲状态：只有空闲坐席才能看到排队。", accept: "接听",
-      session: "会话", end_call: "结束通话", finish_call: "完成并结束通话", script: "话术",
-      announcement: "播报内容（已播放到通话中）", phrase: "客户需说出", documents: "文件",
-      abort: "终止…", abort_reason: "终止原因（必填）", abort_confirm: "终止本次业务",
-      cancel: "取消", missing: "尚缺", received: "客户提交的证据", nothing_yet: "暂无。",
-      facts: "已采集信息", push: "推送到终端", pushed: "已在终端展示", acknowledged: "已确认阅读",
-      reconnecting: "客户正在重新连接…您可以等待，或结束通话。", time_left: "剩余 {t}",
-      ended: "通话已结束（{reason}）。", net_unknown: "网络：…", net_good: "网络：良好",
-      net_fair: "网络：一般", net_poor: "网络：较差", take_photo: "现在从客户视频中截取身份证照片",
-      heard: "客户的原话", use_phrase: "客户已说出该句", heard_default: "已口头确认",
-      refused: "被拒绝", done: "流程已完成：请结束通话。", played: "已完整播放", optional: "选填",
-      media_failed: "无法使用摄像头或麦克风：{error}",
-      k_id_photo: "身份证照片", k_spoken_confirmation: "口头确认", k_tick_confirmation: "勾选确认",
-      k_consent: "同意录音录像", k_document_acknowledged: "文件已阅读",
-      k_questionnaire_answers: "问卷答案", k_signature_image: "签名", k_tts_played: "播报已完成",
-      f_id_number: "身份证号码", f_name: "姓名", f_risk_level: "已有风险等级",
-      f_assessment_date: "评估日期", f_product_code: "产品代码", f_product_name: "产品名称",
-      f_product_risk: "产品风险等级", f_purchase_amount: "购买金额（元）", f_loan_purpose: "贷款用途",
-      f_employer: "工作单位", f_monthly_income: "月收入（元）", f_loan_amount: "贷款金额（元）",
-      f_loan_term_months: "期限（月）", f_loan_rate: "利率（%）", f_loan_apr: "年化利率（%）",
-      f_repayment_method: "还款方式", f_company_name: "企业名称", f_credit_code: "统一社会信用代码",
-      f_registered_address: "注册地址",
-    },
-  };
-})();
+import { Language } from "/static/shared/vocabulary.js";
+
+export const TEXT = {
+  [Language.EN]: {
+    presence: "Status", connecting: "Connecting…", connected: "Connected as {name}",
+    disconnected: "Disconnected — reconnecting…", wrap_up_note:
+      "The call has ended. Finish your notes, then take the next customer.",
+    become_available: "I am available", queue: "Waiting customers", service: "Service",
+    branch: "Branch", kiosk: "Kiosk", waiting: "Waiting", queue_empty: "Nobody is waiting.",
+    queue_away: "You are not available: the queue is shown to available agents only.",
+    accept: "Accept", session: "Session", end_call: "End call", finish_call: "Finish and end the call",
+    script: "Script to read", announcement: "Announcement (played into the call)",
+    phrase: "The customer must say", documents: "Documents", abort: "Abort…",
+    abort_reason: "Why is the session aborted? (required)", abort_confirm: "Abort the session",
+    cancel: "Cancel", missing: "Still needed", received: "The customer's evidence",
+    nothing_yet: "Nothing yet.", facts: "Facts so far", push: "Push to kiosk",
+    pushed: "shown on the kiosk", acknowledged: "acknowledged", reconnecting:
+      "The customer is reconnecting… You can wait, or end the call.",
+    time_left: "time left {t}", ended: "The call has ended ({reason}).",
+    net_unknown: "Network: …", net_good: "Network: good", net_fair: "Network: fair",
+    net_poor: "Network: poor", take_photo: "Take the ID photo from the customer's video now",
+    heard: "What the customer said", use_phrase: "Heard the phrase", heard_default: "Confirmed aloud",
+    refused: "Refused", done: "The step is complete: end the call.", played: "played to the end",
+    optional: "optional", media_failed: "Camera or microphone unavailable: {error}",
+  },
+  [Language.ZH_CN]: {
+    presence: "状态", connecting: "正在连接…", connected: "已连接：{name}",
+    disconnected: "连接断开，正在重连…", wrap_up_note: "通话已结束。请完成记录后接听下一位客户。",
+    become_available: "我已空闲", queue: "排队客户", service: "业务", branch: "网点",
+    kiosk: "终端", waiting: "等待时长", queue_empty: "当前无人排队。",
+    queue_away: "您当前不是空闲状态：只有空闲坐席才能看到排队。", accept: "接听",
+    session: "会话", end_call: "结束通话", finish_call: "完成并结束通话", script: "话术",
+    announcement: "播报内容（已播放到通话中）", phrase: "客户需说出", documents: "文件",
+    abort: "终止…", abort_reason: "终止原因（必填）", abort_confirm: "终止本次业务",
+    cancel: "取消", missing: "尚缺", received: "客户提交的证据", nothing_yet: "暂无。",
+    facts: "已采集信息", push: "推送到终端", pushed: "已在终端展示", acknowledged: "已确认阅读",
+    reconnecting: "客户正在重新连接…您可以等待，或结束通话。", time_left: "剩余 {t}",
+    ended: "通话已结束（{reason}）。", net_unknown: "网络：…", net_good: "网络：良好",
+    net_fair: "网络：一般", net_poor: "网络：较差", take_photo: "现在从客户视频中截取身份证照片",
+    heard: "客户的原话", use_phrase: "客户已说出该句", heard_default: "已口头确认",
+    refused: "被拒绝", done: "流程已完成：请结束通话。", played: "已完整播放", optional: "选填",
+    media_failed: "无法使用摄像头或麦克风：{error}",
+  },
+};
