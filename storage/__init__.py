@@ -2,7 +2,7 @@
 
 from . import access_log, audit
 from .database import Database, normalise_url
-from .errors import NotFound, StorageError, StorageUnavailable
+from .errors import Conflict, NotFound, StorageError, StorageUnavailable
 from .models import Base
 from .views import (
     CredentialView,
@@ -21,6 +21,7 @@ from .views import (
 
 __all__ = [
     "Base",
+    "Conflict",
     "CredentialView",
     "Database",
     "EvidenceItemView",

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, func, select, true
 
 from .database import Database
-from .errors import StorageError
+from .errors import Conflict, StorageError
 from .models import CallSession, Review, parse_enum
 from .records import locked_session
 from .views import ReviewStatus, ReviewView, SessionView
@@ -307,12 +307,12 @@ async def add_review(
 
 
 async def set_legal_hold(db: Database, session_id: str, on: bool) -> SessionView:
-    """Set (``on``) or lift a session's legal hold; raises StorageError if already so."""
+    """Set (``on``) or lift a session's legal hold; raises Conflict if already so."""
     async with db._transaction() as session:
         row = await locked_session(session, session_id)
         if row.legal_hold == on:
             state = "already under legal hold" if on else "not under legal hold"
-            raise StorageError(f"session {session_id} is {state}")
+            raise Conflict(f"session {session_id} is {state}")
         row.legal_hold = on
         await session.flush()
         view = row.view()

@@ -16,5 +16,9 @@ class NotFound(StorageError, LookupError):
         self.key = key
 
 
+class Conflict(StorageError):
+    """The record is not in a state that allows the change (e.g. already under legal hold)."""
+
+
 class StorageUnavailable(StorageError, ConnectionError):
     """The database cannot be reached or refused the connection."""
