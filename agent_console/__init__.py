@@ -1,6 +1,8 @@
 """The agent's side: the browser console pages and the scripted agent of the demo."""
 
-from .admin import setup_admin
+from .keys import AUDIT_CACHE, DATABASE, LIVE_CALLS, RECORDINGS_DIR, TIMEZONE, TRUSTED_KEY
+from .pages import setup_console
+from .recordings import RecordingCache
 from .scripted import AgentResult, ScriptedAgent
 from .scripts import (
     CUSTOMER,
@@ -11,18 +13,22 @@ from .scripts import (
     synthetic_credit_code,
     synthetic_resident_id,
 )
-from .web import CONSOLE_ROLES, setup_console
 
 __all__ = [
-    "CONSOLE_ROLES",
+    "AUDIT_CACHE",
     "CUSTOMER",
+    "DATABASE",
+    "LIVE_CALLS",
     "PRODUCT",
+    "RECORDINGS_DIR",
+    "TIMEZONE",
+    "TRUSTED_KEY",
     "AgentResult",
+    "RecordingCache",
     "Script",
     "ScriptedAgent",
     "StepPlan",
     "script_for",
-    "setup_admin",
     "setup_console",
     "synthetic_credit_code",
     "synthetic_resident_id",

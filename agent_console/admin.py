@@ -5,14 +5,19 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
+from common import Role
 from signaling.webauth import USER, WEB_SESSIONS, check_csrf, require
-from storage import Database, StorageError, access_log
+from storage import Database, StorageError, StorageUnavailable, access_log
 from storage.database import check_password_strength
 from storage.models import Credential
 
-from .web import render
+from .keys import DATABASE
+from .rendering import render
 
-STAFF = ("agent", "supervisor", "auditor", "admin")
+#: The staff roles in the order the form offers them.
+STAFF = tuple(role for role in Role if role in Role.staff())
+
+routes = web.RouteTableDef()
 
 
 async def _credentials(db: Database) -> list[Credential]:
@@ -21,61 +26,64 @@ async def _credentials(db: Database) -> list[Credential]:
         return list(rows)
 
 
-def setup_admin(app: web.Application, *, database: web.AppKey[Database]) -> None:
-    """Register ``/admin`` (admins only)."""
-    admin = require("admin")
+async def _page(
+    request: web.Request, shown: dict[str, object] | None = None, status: int = 200
+) -> web.Response:
+    rows = await _credentials(request.app[DATABASE])
+    context: dict[str, object] = {"error": None, "token": None, "added": None}
+    context.update(shown or {})
+    return render(request, "admin.html", status=status, rows=rows, roles=STAFF, **context)
 
-    async def page(
-        request: web.Request, shown: dict[str, object] | None = None, status: int = 200
-    ) -> web.Response:
-        rows = await _credentials(request.app[database])
-        context: dict[str, object] = {"error": None, "token": None, "added": None}
-        context.update(shown or {})
-        return render(request, "admin.html", status=status, rows=rows, roles=STAFF, **context)
 
-    @admin
-    async def show(request: web.Request) -> web.Response:
-        return await page(request)
+def _role(value: str, allowed: tuple[Role, ...]) -> Role:
+    if value not in allowed:
+        raise StorageError(f"role must be one of {', '.join(allowed)}")
+    return Role(value)
 
-    @admin
-    async def change(request: web.Request) -> web.Response:
-        form = await request.post()
-        check_csrf(request, form.get("csrf"))
-        db, user = request.app[database], request[USER]
-        action = str(form.get("action", ""))
-        name = str(form.get("name", "")).strip()[:100]
-        role = str(form.get("role", ""))
-        try:
-            if not name:
-                raise StorageError("a name is needed")
-            if action == "add_user":
-                if role not in STAFF:
-                    raise StorageError(f"role must be one of {', '.join(STAFF)}")
-                check_password_strength(str(form.get("password", "")))
-                await db.add_credential(role, name)
-                await db.set_password(role, name, str(form.get("password", "")))
-                details: dict[str, object] = {"role": role}
-                shown: dict[str, object] = {"added": f"{role} {name}"}
-            elif action == "enrol_kiosk":
-                branch = str(form.get("branch", "")).strip()[:100] or None
-                token = await db.add_credential("kiosk", name, branch)
-                details = {"role": "kiosk", "branch": branch}
-                shown = {"token": token, "added": f"kiosk {name}"}
-            elif action == "revoke":
-                if role not in (*STAFF, "kiosk"):
-                    raise StorageError("unknown role")
-                await db.revoke_credential(role, name)
-                request.app[WEB_SESSIONS].drop_user(role, name)
-                details = {"role": role, "revoked": True}
-                shown = {"added": None}
-            else:
-                raise StorageError(f'unknown action "{action[:40]}"')
-        except StorageError as exc:
-            return await page(request, {"error": str(exc)}, status=400)
-        await access_log.append(
-            db, user.name, user.role, "admin", name, {"action": action, **details}
-        )
-        return await page(request, shown)
 
-    app.router.add_get("/admin", show)
-    app.router.add_post("/admin", change)
+@routes.get("/admin")
+@require(Role.ADMIN)
+async def show(request: web.Request) -> web.Response:
+    """The accounts and devices, with the forms to change them."""
+    return await _page(request)
+
+
+@routes.post("/admin")
+@require(Role.ADMIN)
+async def change(request: web.Request) -> web.Response:
+    """Add a member of staff, enrol a kiosk or revoke either; every change access-logged."""
+    form = await request.post()
+    check_csrf(request, form.get("csrf"))
+    db, user = request.app[DATABASE], request[USER]
+    action = str(form.get("action", ""))
+    name = str(form.get("name", "")).strip()[:100]
+    try:
+        if not name:
+            raise StorageError("a name is needed")
+        if action == "add_user":
+            role = _role(str(form.get("role", "")), STAFF)
+            check_password_strength(str(form.get("password", "")))
+            await db.add_credential(role, name)
+            await db.set_password(role, name, str(form.get("password", "")))
+            details: dict[str, object] = {"role": role}
+            shown: dict[str, object] = {"added": f"{role} {name}"}
+        elif action == "enrol_kiosk":
+            branch = str(form.get("branch", "")).strip()[:100] or None
+            token = await db.add_credential(Role.KIOSK, name, branch)
+            details = {"role": Role.KIOSK, "branch": branch}
+            shown = {"token": token, "added": f"kiosk {name}"}
+        elif action == "revoke":
+            role = _role(str(form.get("role", "")), tuple(Role))
+            await db.revoke_credential(role, name)
+            request.app[WEB_SESSIONS].drop_user(role, name)
+            details = {"role": role, "revoked": True}
+            shown = {"added": None}
+        else:
+            raise StorageError(f'unknown action "{action[:40]}"')
+    except StorageUnavailable:
+        raise  # the server's failure, not the form's: the error middleware answers it
+    except StorageError as exc:
+        # A refused change is shown on the form itself, so that the admin can correct it.
+        return await _page(request, {"error": str(exc)}, status=400)
+    await access_log.append(db, user.name, user.role, "admin", name, {"action": action, **details})
+    return await _page(request, shown)

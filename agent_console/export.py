@@ -26,7 +26,7 @@ from media.verify import VerifyReport, format_report
 from storage import SessionDetail
 from workflow import mask_id
 
-from .replay import RecordingCache, part_prefix
+from .recordings import RecordingCache, part_prefix
 
 _ID_KEYS = frozenset({"id_number"})
 

@@ -45,7 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
     from aiohttp import web
 
-    from signaling.server import create_app
+    from dualrec.app import create_app
 
     settings = _settings(args)
     logging.basicConfig(

@@ -12,12 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from agent_console import ScriptedAgent
+from common import Role
 from kiosk_client import Kiosk, open_source
 from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
-from signaling.server import CENTRE, DATABASE, create_app
 from storage import Database
 
+from .app import CENTRE, DATABASE, create_app
 from .settings import Settings
 
 
@@ -44,7 +45,7 @@ async def demo_accounts(db: Database, branch: str = "BJ-001") -> list[dict[str, 
     """Accounts to look at the pages with: one per staff role (password) and a kiosk."""
     suffix = secrets.token_hex(3)
     accounts = []
-    for role in ("agent", "supervisor", "auditor", "admin"):
+    for role in (r for r in Role if r in Role.staff()):
         name, password = f"demo-{role}-{suffix}", secrets.token_urlsafe(12)
         await db.add_credential(role, name)
         await db.set_password(role, name, password)

@@ -3,10 +3,11 @@
 from .kiosk import CAUTIOUS_ANSWERS, GROWTH_ANSWERS, Kiosk, KioskResult
 from .signature import draw_signature, png_data_url
 from .sources import SourceError, open_source
-from .web import setup_kiosk_pages
+from .web import ENROLMENT, setup_kiosk_pages
 
 __all__ = [
     "CAUTIOUS_ANSWERS",
+    "ENROLMENT",
     "GROWTH_ANSWERS",
     "Kiosk",
     "KioskResult",

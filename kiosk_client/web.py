@@ -3,7 +3,8 @@
 The page itself (``/kiosk``) is one HTML document whose screens are switched by plain
 JavaScript (``static/kiosk.js``) using the browser's own WebSocket and WebRTC; the
 signalling socket is authenticated by the kiosk's sign-in cookie, so the device token
-is typed once at enrolment and never reaches the page's script.
+is typed once at enrolment and never reaches the page's script. The page never touches
+the bank's data: enrolment is asked of the ``DeviceEnrolment`` the application gives it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ import jinja2
 from aiohttp import web
 
 from browser import page_vocabulary
-from signaling.webauth import USER, WebUser, require, sign_in
-from storage import Database, access_log
+from common import Language, Role
+from signaling.webauth import USER, DeviceEnrolment, require, sign_in
 from workflow import load_flows
 
+#: How devices are enrolled; the application sets it when its database is open.
+ENROLMENT: web.AppKey[DeviceEnrolment] = web.AppKey("kiosk_enrolment")
 TEMPLATES = web.AppKey("kiosk_templates", jinja2.Environment)
+#: The services the chooser offers, as ``services()`` lists them.
+SERVICES: web.AppKey[list[dict[str, str]]] = web.AppKey("kiosk_services")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: The services offered on the chooser, in this order where present (others follow).
 SERVICE_ORDER = (
@@ -29,8 +34,8 @@ SERVICE_ORDER = (
     "loan_review",
     "corporate_account_verification",
 )
-#: The largest token the enrolment form takes (tokens are 43 characters).
-MAX_TOKEN = 200
+
+routes = web.RouteTableDef()
 
 
 def _render(
@@ -42,61 +47,63 @@ def _render(
     )
 
 
-def _services() -> list[dict[str, str]]:
+def services() -> list[dict[str, str]]:
     """The flows as the chooser shows them: name, titles and descriptions in both languages."""
     flows = load_flows()
     names = [n for n in SERVICE_ORDER if n in flows] + sorted(set(flows) - set(SERVICE_ORDER))
     return [
         {
             "name": name,
-            "title_zh": flows[name].title["zh-CN"],
-            "title_en": flows[name].title["en"],
-            "description_zh": flows[name].description["zh-CN"],
-            "description_en": flows[name].description["en"],
+            "title_zh": flows[name].title[Language.ZH_CN],
+            "title_en": flows[name].title[Language.EN],
+            "description_zh": flows[name].description[Language.ZH_CN],
+            "description_en": flows[name].description[Language.EN],
         }
         for name in names
     ]
 
 
-def setup_kiosk_pages(app: web.Application, *, database: web.AppKey[Database]) -> None:
-    """Register ``/kiosk/enrol``, ``/kiosk`` and the page's static files on ``app``."""
+@routes.get("/kiosk/enrol")
+async def enrol_page(request: web.Request) -> web.Response:
+    """The enrolment form."""
+    return _render(request, "enrol.html", error=None)
+
+
+@routes.post("/kiosk/enrol")
+async def enrol(request: web.Request) -> web.Response:
+    """Sign the device in with its token, then go to the kiosk page."""
+    form = await request.post()
+    user = await request.app[ENROLMENT].enrol(str(form.get("token", "")).strip())
+    if user is None:
+        return _render(
+            request,
+            "enrol.html",
+            status=401,
+            error="此令牌不是有效的自助终端设备令牌。This is not a valid kiosk device token.",
+        )
+    response = web.HTTPSeeOther("/kiosk")
+    sign_in(response, request, user)
+    raise response
+
+
+@routes.get("/kiosk")
+@require(Role.KIOSK, login="/kiosk/enrol")
+async def kiosk_page(request: web.Request) -> web.Response:
+    """The customer's screens."""
+    return _render(request, "kiosk.html", user=request[USER], services=request.app[SERVICES])
+
+
+def setup_kiosk_pages(app: web.Application) -> None:
+    """Mount ``/kiosk/enrol``, ``/kiosk`` and the page's static files on ``app``.
+
+    The application sets ``app[ENROLMENT]`` once its database is open.
+    """
+    app[SERVICES] = services()
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.PackageLoader("kiosk_client", "templates"),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
     app[TEMPLATES].globals["vocabulary"] = page_vocabulary()
-    services = _services()
-
-    async def enrol_page(request: web.Request) -> web.Response:
-        return _render(request, "enrol.html", error=None)
-
-    async def enrol(request: web.Request) -> web.Response:
-        form = await request.post()
-        token = str(form.get("token", "")).strip()
-        credential = None
-        if token and len(token) <= MAX_TOKEN:
-            credential = await request.app[database].authenticate(token)
-        if credential is None or str(credential.role) != "kiosk":
-            # A staff token is refused like an unknown one: this page enrols devices only.
-            await access_log.append(request.app[database], "?", "unknown", "login_failed", "kiosk")
-            return _render(
-                request,
-                "enrol.html",
-                status=401,
-                error="此令牌不是有效的自助终端设备令牌。This is not a valid kiosk device token.",
-            )
-        user = WebUser(credential.name, "kiosk", credential.branch)
-        await access_log.append(request.app[database], user.name, user.role, "login", "kiosk")
-        response = web.HTTPSeeOther("/kiosk")
-        sign_in(response, request, user)
-        raise response
-
-    @require("kiosk", login="/kiosk/enrol")
-    async def kiosk_page(request: web.Request) -> web.Response:
-        return _render(request, "kiosk.html", user=request[USER], services=services)
-
-    app.router.add_get("/kiosk/enrol", enrol_page)
-    app.router.add_post("/kiosk/enrol", enrol)
-    app.router.add_get("/kiosk", kiosk_page)
+    app.add_routes(routes)
     app.router.add_static("/kiosk/static", STATIC_DIR)

@@ -14,14 +14,16 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from common import Role
+
 #: The cookie of each kind of page; a browser may hold both.
 STAFF_COOKIE = "dualrec_console"
 KIOSK_COOKIE = "dualrec_kiosk"
-STAFF_ROLES = frozenset({"agent", "supervisor", "auditor", "admin"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,7 +33,7 @@ class WebUser:
     """A signed-in person or kiosk device, as the server remembers them."""
 
     name: str
-    role: str
+    role: Role
     branch: str | None
     #: Sent back with every form and compared: a page of another site cannot know it.
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -48,7 +50,7 @@ class WebSessions:
 
     def __init__(self, *, staff_idle_s: float = 8 * 3600, kiosk_idle_s: float = 30 * 86400):
         self._entries: dict[str, _Entry] = {}
-        self._idle = {"kiosk": kiosk_idle_s}
+        self._idle = {Role.KIOSK: kiosk_idle_s}
         self._staff_idle_s = staff_idle_s
 
     def create(self, user: WebUser) -> str:
@@ -75,7 +77,7 @@ class WebSessions:
         """Forget a cookie value (sign-out)."""
         self._entries.pop(sid or "", None)
 
-    def drop_user(self, role: str, name: str) -> int:
+    def drop_user(self, role: Role, name: str) -> int:
         """Sign out everywhere whoever is ``role``/``name`` (revoked); returns how many."""
         gone = [
             sid for sid, e in self._entries.items() if (e.user.role, e.user.name) == (role, name)
@@ -85,21 +87,29 @@ class WebSessions:
         return len(gone)
 
 
+class DeviceEnrolment(Protocol):
+    """What the kiosk page may ask of authentication: sign a device in by its token."""
+
+    async def enrol(self, token: str) -> WebUser | None:
+        """The kiosk device whose token this is (access-logged); None for any other token."""
+        ...
+
+
 WEB_SESSIONS = web.AppKey("web_sessions", WebSessions)
 USER = web.RequestKey("web_user", WebUser)
 
 
 def a(role: str) -> str:
-    """``role`` with its indefinite article: "an agent", "a kiosk"."""
-    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"
+    """``role`` with its indefinite article: "an agent", "a kiosk" (see ``Role.article``)."""
+    return Role(role).article
 
 
-def cookie_for(role: str) -> str:
+def cookie_for(role: Role) -> str:
     """The cookie that carries a signed-in ``role``."""
-    return KIOSK_COOKIE if role == "kiosk" else STAFF_COOKIE
+    return KIOSK_COOKIE if role == Role.KIOSK else STAFF_COOKIE
 
 
-def signed_in_user(request: web.Request, roles: Iterable[str]) -> WebUser | None:
+def signed_in_user(request: web.Request, roles: Iterable[Role]) -> WebUser | None:
     """The signed-in user of ``request`` whose role is one of ``roles``, if any."""
     sessions = request.app[WEB_SESSIONS]
     wanted = set(roles)
@@ -112,7 +122,7 @@ def signed_in_user(request: web.Request, roles: Iterable[str]) -> WebUser | None
 
 def any_signed_in_user(request: web.Request) -> WebUser | None:
     """Whoever is signed in on ``request``, staff first."""
-    return signed_in_user(request, STAFF_ROLES | {"kiosk"})
+    return signed_in_user(request, Role)
 
 
 def sign_in(response: web.StreamResponse, request: web.Request, user: WebUser) -> None:
@@ -126,7 +136,7 @@ def sign_in(response: web.StreamResponse, request: web.Request, user: WebUser) -
         httponly=True,
         samesite="Strict",
         path="/",
-        max_age=None if user.role != "kiosk" else 30 * 86400,
+        max_age=None if user.role != Role.KIOSK else 30 * 86400,
     )
 
 
@@ -138,13 +148,15 @@ def sign_out(response: web.StreamResponse, request: web.Request, user: WebUser) 
 
 
 def require(
-    *roles: str, login: str = "/console/login", api: bool = False
+    *roles: Role, login: str = "/console/login", api: bool = False
 ) -> Callable[[Handler], Handler]:
     """Decorate a handler: signed-in users of ``roles`` only.
 
     Nobody signed in is sent to ``login`` (pages) or answered 401 (``api``); a signed-in
     user of another role gets 403 naming the roles the page is for.
     """
+
+    allowed = ", ".join(role for role in Role if role in roles)
 
     def decorate(handler: Handler) -> Handler:
         async def wrapper(request: web.Request) -> web.StreamResponse:
@@ -153,7 +165,7 @@ def require(
                 other = any_signed_in_user(request)
                 if other is not None:
                     raise web.HTTPForbidden(
-                        text=f"{a(other.role)} may not use this; it is for: {', '.join(roles)}"
+                        text=f"{other.role.article} may not use this; it is for: {allowed}"
                     )
                 if api:
                     raise web.HTTPUnauthorized(text="sign in first")

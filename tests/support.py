@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from agent_console import AgentResult, Script, ScriptedAgent
+from dualrec.app import CENTRE, DATABASE
 from dualrec.settings import Settings
 from kiosk_client import GROWTH_ANSWERS, Kiosk, KioskResult, open_source
 from media.synthetic import AGENT_LOOK, KIOSK_LOOK
-from signaling.server import CENTRE, DATABASE
 from storage import Database
 
 

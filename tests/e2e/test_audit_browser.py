@@ -11,9 +11,9 @@ from pathlib import Path
 from playwright.async_api import Page
 from sqlalchemy import text
 
+from dualrec.app import RECORDINGS
 from media import load_or_create_signing_key
 from media.verify import verify_recording
-from signaling.server import RECORDINGS
 from storage import access_log
 from storage.audit import note_session_facts
 from tests.browser import artifact, chromium

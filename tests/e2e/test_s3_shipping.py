@@ -19,15 +19,15 @@ import aiohttp
 import pytest
 from botocore.exceptions import ClientError
 
+from dualrec.app import RECORDINGS
 from dualrec.demo import start_server
 from dualrec.settings import Settings
 from media.archive import COMPOSITE
 from media.integrity import CHAIN_FILE, MANIFEST_FILE
 from media.verify import verify_recording
-from signaling.server import RECORDINGS
-from signaling.shipping import RecordingShipper
 from storage.objectstore import RetentionLocked, TieredStore
 from storage.retention import RetentionPolicy
+from storage.shipping import RecordingShipper
 from tests.storage.s3server import (
     KEY_ID,
     REGION,

@@ -19,21 +19,21 @@ from typing import Any
 import av
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from common import MediaKind, Party, RecordingLayout
 from media.integrity import CHAIN_FILE, MANIFEST_FILE, ChainLog
 from media.verify import VerifyReport, verify_recording
-from storage import NotFound, StorageError
+from storage import NotFound
 from storage.objectstore import LocalStore, RecordingStore, check_key
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-PARTIES = ("kiosk", "agent")
 
 
 def part_prefix(session_id: str, part: int) -> str:
-    """The store key folder of one recording part (``<id>`` or ``<id>/part-<n>``)."""
+    """The store key folder of one recording part, for a session id checked to be a key."""
     check_key(session_id)
-    return session_id if part <= 1 else f"{session_id}/part-{part}"
+    return RecordingLayout(session_id, part).folder
 
 
 class RecordingCache:
@@ -111,18 +111,16 @@ class RecordingCache:
             return report
         return verify_recording(folder, trusted_key)
 
-    def _track_path(self, session_id: str, part: int, party: str) -> Path:
+    def _track_path(self, session_id: str, part: int, party: Party) -> Path:
         return self.root / "tracks" / f"{check_key(session_id)}-{part}-{party}.webm"
 
-    def prepared_track(self, session_id: str, part: int, party: str) -> Path | None:
+    def prepared_track(self, session_id: str, part: int, party: Party) -> Path | None:
         """The remuxed track if :meth:`party_track` made it already."""
         path = self._track_path(session_id, part, party)
         return path if path.is_file() else None
 
-    def party_track(self, session_id: str, part: int, party: str) -> Path:
+    def party_track(self, session_id: str, part: int, party: Party) -> Path:
         """One party's audio and video segments as one WebM, remuxed (not re-encoded)."""
-        if party not in PARTIES:
-            raise StorageError(f"party must be kiosk or agent, got {party!r}")
         target = self._track_path(session_id, part, party)
         with self._lock(str(target)):
             if target.is_file():
@@ -131,9 +129,9 @@ class RecordingCache:
             names = [n for n in self.chained_files(session_id, part) if n.startswith(party + "-")]
             paths = {
                 kind: [self.file(f"{prefix}/{n}") for n in sorted(names) if f"-{kind}-" in n]
-                for kind in ("video", "audio")
+                for kind in (MediaKind.VIDEO, MediaKind.AUDIO)
             }
-            if not paths["video"] and not paths["audio"]:
+            if not paths[MediaKind.VIDEO] and not paths[MediaKind.AUDIO]:
                 raise NotFound(f"{party} recording", prefix)
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(target.name + ".partial")
@@ -147,7 +145,7 @@ class RecordingCache:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _packets(paths: list[Path], kind: str) -> Iterator[tuple[float, str, Any]]:
+def _packets(paths: list[Path], kind: MediaKind) -> Iterator[tuple[float, MediaKind, Any]]:
     """The packets of consecutive segments, with their time in seconds, in order."""
     for path in paths:
         with av.open(str(path)) as container:
@@ -157,7 +155,7 @@ def _packets(paths: list[Path], kind: str) -> Iterator[tuple[float, str, Any]]:
                 yield float(packet.pts * packet.time_base), kind, packet
 
 
-def _remux(paths: dict[str, list[Path]], out_path: Path) -> None:
+def _remux(paths: dict[MediaKind, list[Path]], out_path: Path) -> None:
     """Mux the segments' packets into one WebM, interleaved by time, as they are."""
     with av.open(str(out_path), "w", format="webm") as out:
         streams = {}
@@ -165,7 +163,7 @@ def _remux(paths: dict[str, list[Path]], out_path: Path) -> None:
             if files:
                 with av.open(str(files[0])) as first:
                     streams[kind] = out.add_stream_from_template(first.streams[0])
-        last_dts: dict[str, int] = {}
+        last_dts: dict[MediaKind, int] = {}
         timeline = merge(
             *(_packets(files, kind) for kind, files in paths.items() if files),
             key=lambda item: item[0],

@@ -1,0 +1,53 @@
+"""The auditor's search of sessions: by date, branch, agent, service, customer, status."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from storage import SessionView, audit
+
+from ..keys import DATABASE, TIMEZONE
+from ..rendering import render
+from .access import auditor, form_with_csrf, local_time, log
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/audit")
+@routes.post("/audit")
+@auditor
+async def search_page(request: web.Request) -> web.Response:
+    """The search form and one page of results (a bad filter is answered 400)."""
+    # The form is posted, so that an ID number typed in never shows in a URL (nor in
+    # the server's request log or the browser's history); paging links use GET.
+    query = dict(request.query)
+    if request.method == "POST":
+        form = await form_with_csrf(request)
+        query = {k: v for k, v in form.items() if k != "csrf"}
+    filters = audit.SearchFilters.from_query(query)
+    db = request.app[DATABASE]
+    page = await audit.search(db, filters, timezone=request.app[TIMEZONE])
+    choices = await audit.facets(db)
+    await log(request, "search", "sessions", **filters.described(), results=page.total)
+    longest = max([duration_s(s) for s in page.sessions] or [1.0]) or 1.0
+    values = {k: v for k, v in query.items() if k != "customer" and v}
+    return render(
+        request,
+        "audit_search.html",
+        page=page,
+        filters=filters,
+        values=values,
+        choices=choices,
+        longest=longest,
+        duration=duration_s,
+        mask=audit.mask_last4,
+        local=local_time(request),
+        statuses=[str(s) for s in audit.ReviewStatus],
+    )
+
+
+def duration_s(s: SessionView) -> float:
+    """How long a session's call lasted, in seconds (0 if it did not end)."""
+    if s.started_at is None or s.ended_at is None:
+        return 0.0
+    return max((s.ended_at - s.started_at).total_seconds(), 0.0)

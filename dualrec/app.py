@@ -1,0 +1,136 @@
+"""The one place the application is wired: ``create_app(settings)``.
+
+It makes the resources (database, signing key, recordings store, shipper, composite
+process pool, call centre) when the server starts and closes them when it stops, and
+mounts the signalling socket and the pages. The pages get narrow interfaces under
+their own typed keys: the console a ``LiveCalls`` view of the call centre, the kiosk
+page a ``DeviceEnrolment``; neither is given the call centre or the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import tempfile
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import agent_console
+import kiosk_client
+from browser import STATIC_DIR as SHARED_STATIC
+from browser import STATIC_URL as SHARED_STATIC_URL
+from media import MediaError, load_or_create_signing_key
+from media.archive import composite_worker_init
+from signaling.accounts import DatabaseEnrolment
+from signaling.closing import close_interrupted_part
+from signaling.conductor import TtsSettings
+from signaling.hub import CallCentre
+from signaling.overview import CentreOverview
+from signaling.server import CENTRE, LAG, setup_signaling
+from signaling.webauth import WEB_SESSIONS, WebSessions
+from storage import Database
+from storage.objectstore import LocalStore, RecordingStore, TieredStore
+from storage.shipping_setup import open_shipper
+from workflow import load_flows
+
+from .http_errors import error_statuses
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+#: The audit database (the console pages read it under the same key).
+DATABASE = agent_console.DATABASE
+#: Where the recordings are read back from (the local folder, or object storage).
+RECORDINGS = web.AppKey("recordings", RecordingStore)
+
+__all__ = ["CENTRE", "DATABASE", "RECORDINGS", "SETTINGS", "create_app"]
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the dualrec server application."""
+    app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[error_statuses])
+    app[SETTINGS] = settings
+    app[WEB_SESSIONS] = WebSessions()
+    app[RECORDINGS] = LocalStore(settings.recordings_dir)
+    app[agent_console.RECORDINGS_DIR] = settings.recordings_dir
+    app[agent_console.TIMEZONE] = settings.timezone
+    app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_audit_cache)
+    setup_signaling(app)
+    app.router.add_static(SHARED_STATIC_URL, SHARED_STATIC)
+    agent_console.setup_console(app)
+    kiosk_client.setup_kiosk_pages(app)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """The database, signing key, shipper, composite pool and call centre, while it runs."""
+    settings = app[SETTINGS]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    key = await asyncio.to_thread(load_or_create_signing_key, settings.signing_key_path)
+    app[agent_console.TRUSTED_KEY] = key.public_key()
+    async with Database(settings.database) as db:
+        await _recover(db, settings.recordings_dir, key)
+        app[DATABASE] = db
+        app[kiosk_client.ENROLMENT] = DatabaseEnrolment(db)
+        # With object storage: segments ship as they close, reads fall back to it.
+        shipper = await open_shipper(settings, db)
+        if shipper is not None:
+            app[RECORDINGS] = TieredStore(LocalStore(settings.recordings_dir), shipper.store)
+        # Composites are made in a separate process: numpy and muxing hold the GIL.
+        with ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=composite_worker_init,
+        ) as pool:
+            centre = CallCentre(
+                db,
+                load_flows(),
+                settings.recordings_dir,
+                key,
+                segment_s=settings.segment_s,
+                composites=pool,
+                timezone=settings.timezone,
+                tts=TtsSettings(speed_wpm=settings.tts_speed_wpm),
+                shipper=shipper,
+            )
+            app[CENTRE] = centre
+            app[agent_console.LIVE_CALLS] = CentreOverview(centre)
+            app[LAG].start()
+            yield
+            await app[LAG].stop()
+            await centre.shutdown()
+            if shipper is not None:
+                await shipper.close()
+
+
+async def _audit_cache(app: web.Application) -> AsyncIterator[None]:
+    """The auditor's local copies of recording parts, removed when the server stops."""
+    root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="dualrec-audit-"))
+    cache = agent_console.RecordingCache(app[RECORDINGS], root)
+    app[agent_console.AUDIT_CACHE] = cache
+    yield
+    await asyncio.to_thread(cache.clear)
+
+
+async def _recover(db: Database, recordings_dir: Path, key: Ed25519PrivateKey) -> None:
+    """Calls cut by the previous run become interrupted; their recording parts are closed."""
+    interrupted, failed = await db.interrupt_open_sessions("server restarted", datetime.now(UTC))
+    if failed:
+        logger.warning("%d queued sessions were left by a previous run: marked failed", failed)
+    # Also those a previous start could not close (it died too): closing is idempotent.
+    for session in await db.list_sessions(limit=1000, status="interrupted"):
+        try:
+            await close_interrupted_part(db, recordings_dir, session.id, key)
+        except (MediaError, OSError) as exc:
+            logger.error("session %s: the interrupted part cannot be closed: %s", session.id, exc)
+    if interrupted:
+        logger.warning("%d calls were cut by a restart: interrupted, resumable", len(interrupted))
