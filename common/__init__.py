@@ -4,7 +4,7 @@ Nothing here imports another dualrec package, aiohttp, aiortc, PyAV or SQLAlchem
 """
 
 from .hashing import sha256_file
-from .layout import PART_PREFIX, RecordingLayout
+from .layout import CHAIN_FILE, MANIFEST_FILE, PART_PREFIX, RecordingLayout
 from .tasks import BackgroundTasks
 from .vocabulary import (
     EvidenceKind,
@@ -17,6 +17,8 @@ from .vocabulary import (
 )
 
 __all__ = [
+    "CHAIN_FILE",
+    "MANIFEST_FILE",
     "PART_PREFIX",
     "BackgroundTasks",
     "EvidenceKind",

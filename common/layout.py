@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 PART_PREFIX = "part-"
+#: Every part's hash chain (one line per file, appended as each closes) and signed manifest.
+CHAIN_FILE = "chain.jsonl"
+MANIFEST_FILE = "manifest.json"
 
 
 @dataclass(frozen=True, slots=True)

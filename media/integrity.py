@@ -18,13 +18,15 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+# The archive's file names are common.layout's; re-exported for media.integrity's importers.
+from common.layout import CHAIN_FILE as CHAIN_FILE
+from common.layout import MANIFEST_FILE as MANIFEST_FILE
+
 from .errors import MediaError
 
 logger = logging.getLogger(__name__)
 
 CHAIN_FORMAT = "dualrec-chain/1"
-CHAIN_FILE = "chain.jsonl"
-MANIFEST_FILE = "manifest.json"
 BLOCK = 1 << 20
 Json = dict[str, Any]
 _HEX64 = re.compile(r"[0-9a-f]{64}")

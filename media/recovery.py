@@ -13,9 +13,9 @@ from pathlib import Path
 
 import av
 
-from common import MediaKind, Party, sha256_file
+from common import CHAIN_FILE, MediaKind, Party, sha256_file
 
-from .integrity import CHAIN_FILE, ChainLog, HashChain
+from .integrity import ChainLog, HashChain
 from .recorder import CODECS
 from .verify import SEGMENT_RE
 

@@ -12,7 +12,9 @@ import av
 from av.video.stream import VideoStream
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .integrity import CHAIN_FILE, MANIFEST_FILE, ChainLog, check_integrity
+from common import CHAIN_FILE, MANIFEST_FILE
+
+from .integrity import ChainLog, check_integrity
 from .relay import PARTIES
 
 #: A pause between consecutive frames longer than this is reported as a gap (seconds).

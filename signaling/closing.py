@@ -16,10 +16,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from common import Language, RecordingLayout
+from common import MANIFEST_FILE, Language, RecordingLayout
 from media.archive import close_archive, sign_archive
 from media.composite import CompositeInfo, CompositeResult
-from media.integrity import MANIFEST_FILE, ChainLog
+from media.integrity import ChainLog
 from media.recovery import recover_part
 from storage import Database, SessionDetail
 from storage.manifest import session_manifest

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from media import SegmentInfo, SessionRecorder, SessionRelay
 from storage import Database, audit
+from storage.shipping import RecordingShipper
 from workflow import Flow, get_flow
 
 from .closing import close_recording
@@ -52,7 +53,6 @@ from .protocol import (
 )
 from .resume import load_interrupted
 from .session import Client, LiveSession
-from .shipping import RecordingShipper
 from .webauth import a
 
 logger = logging.getLogger(__name__)
@@ -396,7 +396,7 @@ class CallCentre:
             closed=info.closed,
         )
         if self.shipper is not None and info.closed:
-            self.shipper.segment_closed(session, info)
+            self.shipper.ship(session.recording_ref(), info.path, info.sha256)
 
     async def _connected(self, session: LiveSession) -> None:
         if session.ended or session.relay is None or session.agent is None:
@@ -552,7 +552,7 @@ class CallCentre:
             self.composite_jobs[folder] = job
             job.add_done_callback(lambda _: self.composite_jobs.pop(folder, None))
         if self.shipper is not None:  # the archive now, the composite when it is made
-            self.shipper.archive_closed(session, job)
+            self.shipper.archive_closed(session.recording_ref(), job)
 
     async def shutdown(self) -> None:
         """End every live session (server shutting down): recordings are closed cleanly."""

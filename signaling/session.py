@@ -11,6 +11,7 @@ from typing import Any
 
 from common import RecordingLayout
 from media import SessionRelay
+from storage.shipping import RecordingRef
 from workflow import Flow, FlowContext, Step
 
 from .protocol import Message
@@ -89,6 +90,10 @@ class LiveSession:
     def layout(self) -> RecordingLayout:
         """Where this part's recording lives."""
         return RecordingLayout(self.id, self.part)
+
+    def recording_ref(self) -> RecordingRef:
+        """This part as it is shipped: its layout, business type and recording start."""
+        return RecordingRef.started(self.layout, self.service, self.t0)
 
     @property
     def language(self) -> str:

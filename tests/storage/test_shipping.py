@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from signaling.shipping import PartRef, RecordingShipper
+from common import RecordingLayout
 from storage import Database
 from storage.retention import RetentionPolicy
 from storage.s3store import S3Store
+from storage.shipping import RecordingRef, RecordingShipper
 from tests.storage.s3server import (
     FlakyProxy,
     bucket,
@@ -96,7 +97,7 @@ async def test_live_segments_retry_and_wait_for_the_seal(
     store = make_store(endpoint_url=proxy.url, attempts=2)
     shipper = RecordingShipper(store, db, root, retry_s=0.05, retry_max_s=0.2)
     await shipper.start()
-    part = PartRef("s1", 1, "card_opening", STARTED)
+    part = RecordingRef(RecordingLayout("s1"), "card_opening", STARTED)
     good = write(root / "s1", "kiosk-audio-0000.webm")
     write(root / "s1", "kiosk-video-0000.webm")
     shipper.ship(part, "kiosk-audio-0000.webm", good)
@@ -125,7 +126,7 @@ async def test_closing_during_an_outage_leaves_the_files_for_the_next_start(
     down = flaky_proxy(fail_first=10**9)
     shipper = RecordingShipper(make_store(endpoint_url=down.url, attempts=1), db, root)
     await shipper.start()
-    part = PartRef("s1", 1, "wealth_purchase", STARTED)
+    part = RecordingRef(RecordingLayout("s1"), "wealth_purchase", STARTED)
     shas = {n: write(root / "s1", n) for n in ("kiosk-video-0000.webm", "manifest.json")}
     for name, sha in shas.items():
         shipper.ship(part, name, sha)
