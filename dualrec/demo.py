@@ -36,8 +36,8 @@ async def demo_credentials(db: Database, branch: str = "BJ-001") -> dict[str, st
     """A fresh kiosk device token and agent token for this run."""
     suffix = secrets.token_hex(3)
     return {
-        "kiosk": await db.add_credential("kiosk", f"{branch}-kiosk-{suffix}", branch),
-        "agent": await db.add_credential("agent", f"agent-{suffix}"),
+        Role.KIOSK: await db.add_credential(Role.KIOSK, f"{branch}-kiosk-{suffix}", branch),
+        Role.AGENT: await db.add_credential(Role.AGENT, f"agent-{suffix}"),
     }
 
 
@@ -51,8 +51,8 @@ async def demo_accounts(db: Database, branch: str = "BJ-001") -> list[dict[str, 
         await db.set_password(role, name, password)
         accounts.append({"role": role, "name": name, "password": password})
     name = f"{branch}-demo-kiosk-{suffix}"
-    token = await db.add_credential("kiosk", name, branch)
-    accounts.append({"role": "kiosk", "name": name, "device_token": token})
+    token = await db.add_credential(Role.KIOSK, name, branch)
+    accounts.append({"role": Role.KIOSK, "name": name, "device_token": token})
     return accounts
 
 
@@ -74,14 +74,14 @@ async def run_demo(
         ws_url = url.replace("http", "ws", 1) + "/ws"
         kiosk = Kiosk(
             ws_url,
-            tokens["kiosk"],
+            tokens[Role.KIOSK],
             open_source("synthetic", KIOSK_LOOK, pulse=True),
             service=service,
             progress=progress,
         )
         agent = ScriptedAgent(
             ws_url,
-            tokens["agent"],
+            tokens[Role.AGENT],
             open_source("synthetic", AGENT_LOOK, pulse=True),
             step_s=step_s,
             progress=progress,
