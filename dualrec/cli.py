@@ -155,16 +155,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except (OSError, IntegrityError) as exc:
             print(f"dualrec verify: cannot read the key {key_file}: {exc}", file=sys.stderr)
             return 2
-    # Say which key is trusted: "untrusted key" alone does not tell a user that the default
-    # ./var of the working directory holds another server's key.
-    if trusted is None:
-        print(
-            f"dualrec verify: no key at {key_file}; the signature is checked against the "
-            "manifest's own key only (--public-key or --data-dir to prove the signer)",
-            file=sys.stderr,
-        )
-    else:
-        print(f"dualrec verify: trusting key {key_id(trusted)} from {key_file}", file=sys.stderr)
+    # Say which key is trusted: "untrusted key" alone hides that it came from ./var.
+    trust = f"trusting key {key_id(trusted)} from" if trusted else "no key at"
+    note = "" if trusted else "; the signature is checked against the manifest's own key only"
+    print(f"dualrec verify: {trust} {key_file}{note}", file=sys.stderr)
     # A session resumed after a restart has one folder per recording part: the session's
     # folder (part 1) and part-2, part-3... inside it. Each part is verified on its own.
     parts = [path]
