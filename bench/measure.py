@@ -23,6 +23,7 @@ from typing import Any
 
 import av
 
+from common import Party
 from media.analysis import av_offsets, find_beeps, find_flashes, read_audio, read_video
 from media.errors import RecordingError
 
@@ -34,7 +35,6 @@ GUARD_S = 0.3
 PAIR_S = LOOP_S / 2
 #: A/V offsets beyond this are listed with where they happened.
 OUTLIER_MS = 40.0
-PARTIES = ("kiosk", "agent")
 READ_ERRORS = (RecordingError, OSError, av.FFmpegError)
 
 
@@ -203,7 +203,7 @@ def analyse_dualrec(
         except (OSError, ValueError, KeyError, TypeError) as exc:
             figures.problems.append(f"{sid[:8]}: no session start in the manifest ({exc})")
             continue
-        for party in PARTIES:
+        for party in Party:
             label = f"{sid[:8]} {party}"
             paths = {k: sorted(folder.glob(f"{party}-{k}-*.webm")) for k in ("video", "audio")}
             read_party(figures, label, paths["video"], paths["audio"])
@@ -232,7 +232,7 @@ def analyse_plain(result: dict[str, Any], data_dir: Path) -> RunFigures:
         if hangup is None:
             continue
         folder = data_dir / "recordings" / sid
-        for party in PARTIES:
+        for party in Party:
             label = f"{sid[:9]} {party}"
             audio_path = folder / f"{party}-audio.mp4"
             media = read_party(figures, label, [folder / f"{party}-video.mp4"], [audio_path])

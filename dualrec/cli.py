@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from common import RecordingLayout
+
 from .settings import Settings, SettingsError
 
 
@@ -160,11 +162,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     note = "" if trusted else "; the signature is checked against the manifest's own key only"
     print(f"dualrec verify: {trust} {key_file}{note}", file=sys.stderr)
     # A session resumed after a restart has one folder per recording part: the session's
-    # folder (part 1) and part-2, part-3... inside it. Each part is verified on its own.
-    parts = [path]
-    if path.is_dir():
-        later = [p for p in path.glob("part-*") if p.is_dir() and p.name[5:].isdigit()]
-        parts += sorted(later, key=lambda p: int(p.name[5:]))
+    # folder (part 1) and one sub-folder per later part. Each part is verified on its own.
+    parts = [folder for _, folder in RecordingLayout.parts_in(path)] if path.is_dir() else [path]
     reports = [verify_recording(part, trusted) for part in parts]
     if args.json:
         data = [report.to_dict() for report in reports]

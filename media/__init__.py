@@ -15,14 +15,13 @@ from .integrity import (
     sign_manifest,
     write_signed_manifest,
 )
-from .recorder import SegmentInfo, SessionRecorder, segment_name, sha256_file
-from .relay import PARTIES, PartyLink, SessionRelay, other_party
+from .recorder import SegmentInfo, SessionRecorder, segment_name
+from .relay import PartyLink, SessionRelay, other_party
 from .still import Still
 from .tap import EncodedFrame, ReceiverTap
 from .timeline import PartyClock, PlacedFrame, TrackClock
 
 __all__ = [
-    "PARTIES",
     "ChainLog",
     "EncodedFrame",
     "ForwardTrack",
@@ -48,7 +47,6 @@ __all__ = [
     "other_party",
     "public_key_pem",
     "segment_name",
-    "sha256_file",
     "sign_manifest",
     "write_signed_manifest",
 ]

@@ -27,8 +27,9 @@ from av.audio.frame import AudioFrame
 from av.video.frame import VideoFrame
 from numpy.typing import NDArray
 
+from common import Party
+
 from .errors import RecordingError
-from .relay import PARTIES
 from .verify import SEGMENT_RE
 
 RATE = 48000
@@ -112,9 +113,9 @@ def compose_session(
     h, w, half = info.height, info.width, info.width // 2
     pictures = [
         _PartyVideo(_decode(tracks.get((p, "video"), []), VideoFrame, warnings), info)
-        for p in PARTIES
+        for p in Party
     ]
-    mixer = _Mixer([_decode(tracks.get((p, "audio"), []), AudioFrame, warnings) for p in PARTIES])
+    mixer = _Mixer([_decode(tracks.get((p, "audio"), []), AudioFrame, warnings) for p in Party])
     overlay = _Overlay(info)
     # One packed yuv420p buffer, as VideoFrame.from_ndarray takes it, and views of its planes.
     buffer = np.empty((h * 3 // 2, w), dtype=np.uint8)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-import hashlib
 import logging
 import queue
 import threading
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import av
+
+from common import sha256_file
 
 from .errors import RecordingError
 from .integrity import ChainLog
@@ -57,15 +58,6 @@ class SegmentInfo:
 def segment_name(party: str, kind: str, seq: int) -> str:
     """The file name of a segment: ``kiosk-video-0003.webm``."""
     return f"{party}-{kind}-{seq:04d}.webm"
-
-
-def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file, read in blocks (call off the event loop)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Segment:

@@ -26,6 +26,8 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import candidate_from_sdp
 from numpy.typing import NDArray
 
+from common import Party
+
 from .errors import MediaError, NegotiationError
 from .forward import ForwardTrack, QueuedTrack
 from .recorder import SessionRecorder
@@ -38,14 +40,13 @@ from .transcode import DecodingForwardTrack, Vp8Reencoder
 
 logger = logging.getLogger(__name__)
 
-PARTIES = ("kiosk", "agent")
 #: The codecs the relay negotiates with every party, so it can forward without transcoding.
 RELAY_CODECS = {"video": ("video/VP8", "video/rtx"), "audio": ("audio/opus",)}
 
 
 def other_party(party: str) -> str:
     """The party at the other end of the call."""
-    return "agent" if party == "kiosk" else "kiosk"
+    return Party.AGENT if party == Party.KIOSK else Party.KIOSK
 
 
 def _choose_codecs(transceiver: RTCRtpTransceiver) -> bool:
@@ -164,7 +165,7 @@ class SessionRelay:
         self.recorder = recorder
         self._on_connected = on_connected
         self._on_failed = on_failed
-        self.links = {party: PartyLink(party, self) for party in PARTIES}
+        self.links: dict[str, PartyLink] = {party: PartyLink(party, self) for party in Party}
         self.connected: set[str] = set()
         self.closed = False
         #: Parties whose microphone an announcement replaces just now.
@@ -178,7 +179,7 @@ class SessionRelay:
             logger.info("session %s: %s link -> %s", self.session_id, party, state)
             if state == "connected" and party not in self.connected:
                 self.connected.add(party)
-                if self.connected == set(PARTIES):
+                if self.connected == set(Party):
                     self._on_connected()
             elif state in ("failed", "closed") and not self.closed:
                 self._on_failed(party, state)
@@ -246,7 +247,7 @@ class SessionRelay:
         """Start the recording timeline now; returns its wall-clock origin."""
         t0 = time.time()
         self.recorder.start(t0, self.session_id)
-        for party in PARTIES:
+        for party in Party:
             self.request_keyframe(party)
         return t0
 

@@ -12,10 +12,9 @@ import av
 from av.video.stream import VideoStream
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from common import CHAIN_FILE, MANIFEST_FILE
+from common import CHAIN_FILE, MANIFEST_FILE, MediaKind, Party
 
 from .integrity import ChainLog, check_integrity
-from .relay import PARTIES
 
 #: A pause between consecutive frames longer than this is reported as a gap (seconds).
 GAP_S = {"video": 1.0, "audio": 0.25}
@@ -155,7 +154,9 @@ def verify_recording(path: Path, trusted_key: Ed25519PublicKey | None = None) ->
     if integrity.signed:
         manifest = json.loads((path / MANIFEST_FILE).read_text("utf-8"))
         expected = {s["file"]: s for s in manifest.get("segments", [])}
-    tracks = {(p, k): TrackReport(p, k) for p in PARTIES for k in ("audio", "video")}
+    tracks: dict[tuple[str, str], TrackReport] = {
+        (p, k): TrackReport(p, k) for p in Party for k in MediaKind
+    }
     for file in files:
         match = SEGMENT_RE.match(file.name)
         assert match is not None

@@ -1,5 +1,7 @@
 """Persistence for dualrec: the audit database (and, later, the recording stores)."""
 
+from common import MediaKind, Party, Role
+
 from . import access_log, audit
 from .database import Database, normalise_url
 from .errors import Conflict, NotFound, StorageError, StorageUnavailable
@@ -7,12 +9,9 @@ from .models import Base
 from .views import (
     CredentialView,
     EvidenceItemView,
-    MediaKind,
-    Party,
     RecordingFileView,
     ReviewStatus,
     ReviewView,
-    Role,
     SessionDetail,
     SessionStatus,
     SessionView,

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.orm import selectinload
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from common import Role
+
 from . import migrations
 from .errors import NotFound, StorageError, StorageUnavailable
 from .migrations import SchemaState, SchemaUpgrade
@@ -31,7 +33,7 @@ from .models import (
     parse_enum,
 )
 from .records import SessionRecords, locked_session
-from .views import CredentialView, Role, SessionDetail, SessionStatus, SessionView
+from .views import CredentialView, SessionDetail, SessionStatus, SessionView
 
 logger = logging.getLogger(__name__)
 

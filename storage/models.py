@@ -25,16 +25,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from common import MediaKind, Party, Role
+
 from .errors import StorageError
 from .views import (
     CredentialView,
     EvidenceItemView,
-    MediaKind,
-    Party,
     RecordingFileView,
     ReviewStatus,
     ReviewView,
-    Role,
     SessionDetail,
     SessionStatus,
     SessionView,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol, runtime_checkable
+
+from common import sha256_file
 
 from .errors import NotFound, StorageError
 
@@ -110,15 +111,6 @@ class RecordingStore(Protocol):
         ...
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks (blocking)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_key(key: str) -> str:
     """Return ``key`` if it is a relative POSIX path that stays inside the store."""
     parts = key.split("/")
@@ -142,7 +134,7 @@ def check_sha256(key: str, sha256: str) -> str:
 def verified_local_size(key: str, path: Path, sha256: str) -> int:
     """Size of the local file after checking its SHA-256 (blocking)."""
     try:
-        size, actual = path.stat().st_size, file_sha256(path)
+        size, actual = path.stat().st_size, sha256_file(path)
     except FileNotFoundError:
         raise NotFound("recording file", str(path)) from None
     except OSError as exc:

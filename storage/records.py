@@ -11,6 +11,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common import MediaKind, Party
+
 from .errors import NotFound, StorageError
 from .models import (
     CallSession,
@@ -19,7 +21,7 @@ from .models import (
     WorkflowEvent,
     parse_enum,
 )
-from .views import EvidenceItemView, MediaKind, Party, RecordingFileView, WorkflowEventView
+from .views import EvidenceItemView, RecordingFileView, WorkflowEventView
 
 logger = logging.getLogger(__name__)
 

@@ -7,15 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-
-class Role(StrEnum):
-    """Who a credential belongs to."""
-
-    KIOSK = "kiosk"
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
-    AUDITOR = "auditor"
-    ADMIN = "admin"
+from common import MediaKind, Party, Role
 
 
 class SessionStatus(StrEnum):
@@ -39,20 +31,6 @@ class ReviewStatus(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     FOLLOW_UP = "follow_up"
-
-
-class Party(StrEnum):
-    """Which end of the call a recording file captures."""
-
-    KIOSK = "kiosk"
-    AGENT = "agent"
-
-
-class MediaKind(StrEnum):
-    """Audio or video track of a recording file."""
-
-    AUDIO = "audio"
-    VIDEO = "video"
 
 
 @dataclass(frozen=True, slots=True)
