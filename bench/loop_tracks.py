@@ -22,7 +22,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media.analysis import rgb_to_yuv
+from common import rgb_to_yuv
 
 LOOP_S = 2.0
 FPS = 15

@@ -3,6 +3,7 @@
 Nothing here imports another dualrec package, aiohttp, aiortc, PyAV or SQLAlchemy.
 """
 
+from .colour import rgb_to_yuv
 from .hashing import sha256_file
 from .layout import CHAIN_FILE, MANIFEST_FILE, PART_PREFIX, RecordingLayout
 from .tasks import BackgroundTasks
@@ -29,5 +30,6 @@ __all__ = [
     "RecordingLayout",
     "Role",
     "browser_vocabulary",
+    "rgb_to_yuv",
     "sha256_file",
 ]

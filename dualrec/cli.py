@@ -74,7 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_kiosk(args: argparse.Namespace) -> int:
     """Run one kiosk visit against a server."""
     from kiosk_client import Kiosk, SourceError, open_source
-    from media.synthetic import KIOSK_LOOK
+    from synthetic import KIOSK_LOOK
 
     token = args.token or os.environ.get("DUALREC_KIOSK_TOKEN")
     if not token:

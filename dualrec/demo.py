@@ -14,9 +14,9 @@ from aiohttp import web
 from agent_console import ScriptedAgent
 from common import Role
 from kiosk_client import Kiosk, open_source
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
 from storage import Database
+from synthetic import AGENT_LOOK, KIOSK_LOOK
 
 from .app import CENTRE, DATABASE, create_app
 from .settings import Settings

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamTrack
 
-from media.synthetic import PartyLook, synthetic_tracks
+from synthetic import PartyLook, synthetic_tracks
 
 
 class SourceError(ValueError):

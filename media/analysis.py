@@ -18,6 +18,8 @@ from av.video.plane import VideoPlane
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
+from common import rgb_to_yuv
+
 from .errors import RecordingError
 
 # Audio chunks whose container time is this close to where the previous chunk ended are
@@ -125,15 +127,6 @@ def read_audio(paths: Sequence[Path]) -> AudioTrace:
                 chunks.append((frame.time, _mono_float(frame)))
             segments.extend(_segments(chunks, rate))
     return _assemble(segments, rate or _EMPTY_RATE)
-
-
-def rgb_to_yuv(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
-    """Convert an RGB colour to BT.601 limited-range Y, U, V (as libvpx and libyuv use)."""
-    r, g, b = (c / 255.0 for c in rgb)
-    y = 16.0 + 65.481 * r + 128.553 * g + 24.966 * b
-    u = 128.0 - 37.797 * r - 74.203 * g + 112.0 * b
-    v = 128.0 + 112.0 * r - 93.786 * g - 18.214 * b
-    return y, u, v
 
 
 def colour_distance(mean_yuv: tuple[float, float, float], rgb: tuple[int, int, int]) -> float:

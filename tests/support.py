@@ -12,8 +12,8 @@ from agent_console import AgentResult, Script, ScriptedAgent
 from dualrec.app import CENTRE, DATABASE
 from dualrec.settings import Settings
 from kiosk_client import GROWTH_ANSWERS, Kiosk, KioskResult, open_source
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from storage import Database
+from synthetic import AGENT_LOOK, KIOSK_LOOK
 
 
 @dataclass

@@ -14,7 +14,7 @@ import numpy as np
 from agent_console import ScriptedAgent
 from kiosk_client import SourceError, open_source
 from media.analysis import closest_look, dominant_frequency, read_audio, read_video
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK, PartyLook
+from synthetic import AGENT_LOOK, KIOSK_LOOK, PartyLook
 from tests.support import RunningServer
 
 #: The file's look: green picture, 550 Hz tone, unlike either demo party.
@@ -23,7 +23,7 @@ FILE_LOOK = PartyLook(label="FILE", colour=(40, 180, 60), tone_hz=550.0)
 
 def write_media_file(path: Path, seconds: float = 4.0) -> None:
     """A small WebM with a solid picture and a tone, the kiosk's stand-in for a camera."""
-    from media.analysis import rgb_to_yuv
+    from common import rgb_to_yuv
 
     y, u, v = (round(c) for c in rgb_to_yuv(FILE_LOOK.colour))
     with av.open(str(path), "w") as out:

@@ -17,9 +17,9 @@ from playwright.async_api import Page, expect
 
 from agent_console import CUSTOMER
 from kiosk_client import Kiosk, open_source
-from media.synthetic import KIOSK_LOOK
 from media.verify import verify_recording
 from signaling import SignalingClient
+from synthetic import KIOSK_LOOK
 from tests.browser import artifact, chromium_with_media
 from tests.support import RunningServer
 

@@ -10,8 +10,8 @@ import numpy as np
 from agent_console import ScriptedAgent
 from kiosk_client import Kiosk, open_source
 from media.analysis import dominant_frequency, read_audio
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
+from synthetic import AGENT_LOOK, KIOSK_LOOK
 from tests.support import RunningServer
 
 TONE_HZ = 1500.0

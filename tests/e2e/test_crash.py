@@ -20,9 +20,9 @@ from agent_console import ScriptedAgent
 from kiosk_client import Kiosk, open_source
 from media import load_or_create_signing_key
 from media.analysis import read_audio, read_video
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
 from storage import Database
+from synthetic import AGENT_LOOK, KIOSK_LOOK
 
 
 def free_port() -> int:

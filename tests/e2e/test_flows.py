@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from agent_console import CUSTOMER, PRODUCT, script_for
+from common import rgb_to_yuv
 from kiosk_client import CAUTIOUS_ANSWERS, Kiosk, draw_signature, png_data_url
-from media.analysis import closest_look, read_audio, rgb_to_yuv
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK
+from media.analysis import closest_look, read_audio
 from media.verify import verify_recording
 from signaling import EvidenceMessage
 from storage import SessionDetail
+from synthetic import AGENT_LOOK, KIOSK_LOOK
 from tests.support import RunningServer, run_flow
 from workflow import load_flows
 

@@ -17,9 +17,9 @@ from playwright.async_api import Browser, Page, ViewportSize
 
 from agent_console import AgentResult, ScriptedAgent
 from kiosk_client import GROWTH_ANSWERS, open_source
-from media.synthetic import AGENT_LOOK
 from media.verify import verify_recording
 from signaling import PushDocument
+from synthetic import AGENT_LOOK
 from tests.browser import artifact, chromium, chromium_with_media
 from tests.e2e.test_flows import PATHS, check_evidence, finished
 from tests.support import RunningServer

@@ -7,9 +7,9 @@ import asyncio
 from agent_console import ScriptedAgent
 from kiosk_client import Kiosk, open_source
 from media import load_or_create_signing_key
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
 from signaling import Presence, SignalingClient
+from synthetic import AGENT_LOOK, KIOSK_LOOK
 from tests.support import RunningServer
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from agent_console import ScriptedAgent
 from kiosk_client import Kiosk, open_source
 from media import load_or_create_signing_key
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
 from signaling import Error, SignalingClient
 from signaling.protocol import Resume
 from storage import Database
+from synthetic import AGENT_LOOK, KIOSK_LOOK
 from tests.e2e.test_crash import database, free_port, start_serve
 
 __all__ = ["database"]  # the fixture, imported for this module's tests

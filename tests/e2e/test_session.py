@@ -16,9 +16,9 @@ from media.analysis import (
     read_audio,
     read_video,
 )
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
 from storage import access_log
+from synthetic import AGENT_LOOK, KIOSK_LOOK
 from tests.support import RunningServer, run_session
 
 LOOKS = {"kiosk": KIOSK_LOOK, "agent": AGENT_LOOK}

@@ -17,7 +17,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from agent_console import ScriptedAgent
 from kiosk_client import Kiosk
 from media.analysis import av_offsets, find_beeps, find_flashes, read_audio, read_video
-from media.synthetic import (
+from media.verify import verify_recording
+from synthetic import (
     AGENT_LOOK,
     KIOSK_LOOK,
     PartyLook,
@@ -25,7 +26,6 @@ from media.synthetic import (
     SyntheticAudioTrack,
     SyntheticVideoTrack,
 )
-from media.verify import verify_recording
 from tests.support import RunningServer
 
 #: The documented target for A/V and cross-party alignment in the recording.

@@ -7,8 +7,8 @@ import asyncio
 from agent_console import ScriptedAgent
 from kiosk_client import Kiosk, open_source
 from media.analysis import closest_look, read_video
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK
 from media.verify import verify_recording
+from synthetic import AGENT_LOOK, KIOSK_LOOK
 from tests.support import RunningServer
 
 

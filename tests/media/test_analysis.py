@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from common import rgb_to_yuv
 from media.analysis import (
     AudioTrace,
     VideoTrace,
@@ -21,10 +22,9 @@ from media.analysis import (
     find_flashes,
     read_audio,
     read_video,
-    rgb_to_yuv,
 )
 from media.errors import RecordingError
-from media.synthetic import (
+from synthetic import (
     AGENT_LOOK,
     KIOSK_LOOK,
     PartyLook,

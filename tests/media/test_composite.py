@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from media.analysis import closest_look, dominant_frequency, rgb_to_yuv
+from common import rgb_to_yuv
+from media.analysis import closest_look, dominant_frequency
 from media.composite import CompositeInfo, CompositeResult, compose_session
-from media.synthetic import AGENT_LOOK, KIOSK_LOOK, PartyLook
+from synthetic import AGENT_LOOK, KIOSK_LOOK, PartyLook
 
 FPS = 15
 RATE = 48000

@@ -12,8 +12,9 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 from numpy.typing import NDArray
 
-from media.analysis import dominant_frequency, rgb_to_yuv
-from media.synthetic import (
+from common import rgb_to_yuv
+from media.analysis import dominant_frequency
+from synthetic import (
     AGENT_LOOK,
     KIOSK_LOOK,
     TONE_AMPLITUDE,
