@@ -19,8 +19,8 @@ from typing import Any
 import av
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from common import MediaKind, Party, RecordingLayout
-from media.integrity import CHAIN_FILE, MANIFEST_FILE, ChainLog
+from common import CHAIN_FILE, MANIFEST_FILE, MediaKind, Party, RecordingLayout
+from media import ChainLog
 from media.verify import VerifyReport, verify_recording
 from storage import NotFound
 from storage.objectstore import LocalStore, RecordingStore, check_key

@@ -1,20 +1,11 @@
 """The media relay and the double-recording (aiortc, PyAV)."""
 
-from .errors import MediaError, NegotiationError, RecordingError
+from .chain import ChainLog, HashChain
+from .errors import IntegrityError, MediaError, NegotiationError, RecordingError
 from .forward import ForwardTrack
-from .integrity import (
-    ChainLog,
-    HashChain,
-    IntegrityError,
-    IntegrityReport,
-    check_integrity,
-    key_id,
-    load_or_create_signing_key,
-    load_public_key,
-    public_key_pem,
-    sign_manifest,
-    write_signed_manifest,
-)
+from .integrity import IntegrityReport, check_integrity
+from .keys import key_id, load_or_create_signing_key, load_public_key, public_key_pem
+from .manifest import sign_manifest, write_signed_manifest
 from .recorder import SegmentInfo, SessionRecorder, segment_name
 from .relay import PartyLink, SessionRelay, other_party
 from .still import Still

@@ -29,8 +29,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import sha256_file
 
+from .chain import ChainLog, HashChain
 from .composite import CompositeInfo, CompositeResult, compose_session
-from .integrity import ChainLog, HashChain, sign_manifest, write_signed_manifest
+from .manifest import sign_manifest, write_signed_manifest
 
 logger = logging.getLogger(__name__)
 

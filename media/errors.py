@@ -13,3 +13,7 @@ class NegotiationError(MediaError, ValueError):
 
 class RecordingError(MediaError, OSError):
     """A recording could not be written or read."""
+
+
+class IntegrityError(MediaError):
+    """A chain, key or manifest could not be read or written, or was given bad data."""

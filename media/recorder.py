@@ -25,8 +25,8 @@ import av
 
 from common import sha256_file
 
+from .chain import ChainLog
 from .errors import RecordingError
-from .integrity import ChainLog
 from .tap import vp8_size
 from .timeline import PlacedFrame
 

@@ -15,7 +15,7 @@ import av
 
 from common import CHAIN_FILE, MediaKind, Party, sha256_file
 
-from .integrity import ChainLog, HashChain
+from .chain import ChainLog, HashChain
 from .recorder import CODECS
 from .verify import SEGMENT_RE
 

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common import CHAIN_FILE, MANIFEST_FILE, MediaKind, Party
 
-from .integrity import ChainLog, check_integrity
+from .chain import ChainLog
+from .integrity import check_integrity
 
 #: A pause between consecutive frames longer than this is reported as a gap (seconds).
 GAP_S = {"video": 1.0, "audio": 0.25}

@@ -19,11 +19,11 @@ import aiohttp
 import pytest
 from botocore.exceptions import ClientError
 
+from common import CHAIN_FILE, MANIFEST_FILE
 from dualrec.app import RECORDINGS
 from dualrec.demo import start_server
 from dualrec.settings import Settings
 from media.archive import COMPOSITE
-from media.integrity import CHAIN_FILE, MANIFEST_FILE
 from media.verify import verify_recording
 from storage.objectstore import RetentionLocked, TieredStore
 from storage.retention import RetentionPolicy

@@ -11,8 +11,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from media.integrity import (
-    MANIFEST_FILE,
+from common import MANIFEST_FILE
+from media import (
     ChainLog,
     HashChain,
     load_or_create_signing_key,

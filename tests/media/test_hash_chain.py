@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from common import CHAIN_FILE, MANIFEST_FILE
+from media import ChainLog, HashChain, IntegrityError, check_integrity
+from media.chain import ChainEntry, chain_seed
 from media.errors import MediaError
-from media.integrity import (
-    CHAIN_FILE,
-    MANIFEST_FILE,
-    ChainEntry,
-    ChainLog,
-    HashChain,
-    IntegrityError,
-    chain_seed,
-    check_integrity,
-)
 from tests.media.signed_recording import (
     SEGMENTS,
     SESSION,

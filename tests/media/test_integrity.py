@@ -8,17 +8,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from media.integrity import (
-    CHAIN_FILE,
-    MANIFEST_FILE,
+from common import CHAIN_FILE, MANIFEST_FILE
+from media import (
     HashChain,
-    canonical_json,
     check_integrity,
     key_id,
     load_public_key,
     sign_manifest,
     write_signed_manifest,
 )
+from media.chain import canonical_json
 from tests.media.signed_recording import (
     FLIPPED,
     SEGMENTS,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from media.integrity import (
+from media import (
     HashChain,
     IntegrityError,
     key_id,
