@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import weakref
+from collections.abc import Awaitable, Callable
+from typing import overload
 
 from aiohttp import WSMsgType, web
 
@@ -18,15 +21,31 @@ from workflow import StepRefused, TransitionNotAllowed, UnknownFlow, WorkflowErr
 from .errors import SignalingError
 from .hub import CallCentre
 from .lag import LagMonitor
-from .protocol import MAX_MESSAGE_BYTES, Error, Message, parse_message
+from .protocol import MAX_MESSAGE_BYTES, Error, Join, Message, parse_message
 from .session import Client
+from .sockets import (
+    OPEN_SOCKETS,
+    CloseCode,
+    CredentialRevoked,
+    Credentials,
+    DatabaseCredentials,
+    OpenSocket,
+    OpenSockets,
+    TooManySockets,
+)
 from .webauth import any_signed_in_user, same_origin
 
 logger = logging.getLogger(__name__)
 
 CENTRE = web.AppKey("centre", CallCentre)
 LAG = web.AppKey("lag", LagMonitor)
-SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
+#: How a joined socket's credential is checked again (the database's, unless set).
+CREDENTIALS: web.AppKey[Credentials] = web.AppKey("credentials")
+#: Messages that put a customer in the queue or hand one to an agent: the sender's
+#: credential is checked again first (it may have been revoked by another process).
+RECHECKED = frozenset({"accept", "request_service", "resume"})
+#: The longest error message sent; longer ones are cut (they may quote the input).
+MAX_ERROR_TEXT = 300
 
 
 def error_message(exc: Exception, ref: str | None) -> Error:
@@ -53,44 +72,108 @@ def error_message(exc: Exception, ref: str | None) -> Error:
     else:
         logger.exception("unexpected error while handling %s", ref, exc_info=exc)
         return Error(code="internal_error", message="the server failed on this message", ref=ref)
-    return Error(code=code, message=str(exc), ref=ref)
+    return Error(code=code, message=_sendable(str(exc), MAX_ERROR_TEXT), ref=_sendable(ref, 50))
+
+
+@overload
+def _sendable(text: str, limit: int) -> str: ...
+@overload
+def _sendable(text: None, limit: int) -> None: ...
+def _sendable(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters and made encodable (a lone surrogate escaped)."""
+    if text is None:
+        return None
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
-    """One kiosk's or agent's signalling connection."""
-    # Frames up to 4x the message limit are read, so that a too-large message gets an
-    # error message rather than a dropped connection.
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4 * MAX_MESSAGE_BYTES)
-    await ws.prepare(request)
+    """One kiosk's or agent's signalling connection (refused 429 over the address's limit)."""
     app = request.app
-    app[SOCKETS].add(ws)
+    # A signed-in page's socket is authenticated by its cookie, if it comes from our origin.
+    web_user = any_signed_in_user(request) if same_origin(request) else None
+    try:
+        socket = app[OPEN_SOCKETS].open(request.remote or "?", web_user)
+    except TooManySockets as exc:
+        raise web.HTTPTooManyRequests(text=str(exc)) from None
+    try:
+        # Frames up to 4x the message limit are read, so that a too-large message gets an
+        # error message rather than a dropped connection.
+        ws = socket.ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4 * MAX_MESSAGE_BYTES)
+        await ws.prepare(request)
+        await _serve(app, ws, socket)
+    finally:
+        app[OPEN_SOCKETS].forget(socket)
+    return ws
+
+
+async def _serve(app: web.Application, ws: web.WebSocketResponse, socket: OpenSocket) -> None:
+    """Read the socket's messages until it closes, answering each failure with an error."""
     centre = app[CENTRE]
+    credentials = app[CREDENTIALS] if CREDENTIALS in app else DatabaseCredentials(centre.db)
 
     async def send(message: Message) -> None:
         if not ws.closed:
-            await ws.send_str(message.to_json())
+            # A peer gone mid-send is noticed by the read loop, not treated as a failure.
+            with contextlib.suppress(ConnectionResetError):
+                await ws.send_str(message.to_json())
 
-    # A signed-in page's socket is authenticated by its cookie, if it comes from our origin.
-    web_user = any_signed_in_user(request) if same_origin(request) else None
-    client = Client(send=send, web_user=web_user)
+    client = Client(send=send, web_user=socket.web_user)
+    loop = asyncio.get_running_loop()
+    join_by = loop.time() + app[OPEN_SOCKETS].join_timeout_s
     try:
-        async for frame in ws:
+        while True:
+            wait = None if client.role is not None else max(join_by - loop.time(), 0.0)
+            try:
+                frame = await ws.receive(timeout=wait)
+            except TimeoutError:
+                limit = app[OPEN_SOCKETS].join_timeout_s
+                logger.info("unjoined socket from %s closed: no join", socket.address)
+                await ws.close(
+                    code=CloseCode.JOIN_TIMEOUT, message=f"no join within {limit:g} s".encode()
+                )
+                break
+            if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
             if frame.type == WSMsgType.ERROR:
                 break
             if frame.type != WSMsgType.TEXT:
                 await send(Error(code="bad_message", message="only JSON text frames are accepted"))
                 continue
-            ref = None
-            try:
-                message = parse_message(frame.data)
-                ref = message.type
-                await centre.handle(client, message)
-            except Exception as exc:  # every failure becomes an error message
-                ref = ref or getattr(exc, "message_type", None)
-                await send(error_message(exc, ref))
+            if not await _handle(centre, credentials, socket, client, frame.data, send):
+                await ws.close(code=CloseCode.REVOKED, message=b"the credential was revoked")
+                break
     finally:
         await centre.disconnect(client)
-    return ws
+
+
+async def _handle(
+    centre: CallCentre,
+    credentials: Credentials,
+    socket: OpenSocket,
+    client: Client,
+    text: str,
+    send: Callable[[Message], Awaitable[None]],
+) -> bool:
+    """Parse and carry out one message; False when the socket's credential is revoked."""
+    ref = None
+    try:
+        message = parse_message(text)
+        ref = message.type
+        if (
+            message.type in RECHECKED
+            and socket.role is not None
+            and not await credentials.still_valid(socket)
+        ):
+            raise CredentialRevoked(socket.role, socket.name, message.type)
+        await centre.handle(client, message)
+        if isinstance(message, Join) and socket.role is None and client.role is not None:
+            socket.role, socket.name, socket.token = client.role, client.name, message.token
+    except Exception as exc:  # every failure becomes an error message
+        ref = ref or getattr(exc, "message_type", None)
+        await send(error_message(exc, ref))
+        return not isinstance(exc, CredentialRevoked)
+    return True
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -113,7 +196,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 def setup_signaling(app: web.Application) -> None:
     """Mount ``/ws`` and ``/healthz``; open sockets are closed when the server stops."""
-    app[SOCKETS] = weakref.WeakSet()
+    app[OPEN_SOCKETS] = OpenSockets()
     app[LAG] = LagMonitor()
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws", signaling_socket)
@@ -121,6 +204,4 @@ def setup_signaling(app: web.Application) -> None:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    sockets = app[SOCKETS]
-    for ws in list(sockets):
-        await ws.close(code=1001, message=b"server shutting down")
+    await app[OPEN_SOCKETS].close_all()

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, ClassVar, Self, Union, get_args, get_origin, get_type_hints
 
 from ..errors import MessageTooLarge, ProtocolError
 
 #: Largest text frame accepted; larger ones are answered with an error.
 MAX_MESSAGE_BYTES = 256 * 1024
+
+#: Deepest nesting of objects and lists accepted (real messages need 4).
+MAX_DEPTH = 32
+#: Most digits in a JSON integer (2**53, the largest integer JavaScript keeps exact, has 16).
+MAX_INT_DIGITS = 16
 
 #: Every message class by its ``type``, filled as the classes are defined.
 MESSAGE_TYPES: dict[str, type[Message]] = {}
@@ -124,10 +132,7 @@ def parse_message(text: str | bytes) -> Message:
         raise MessageTooLarge(
             f"message of {len(text)} bytes is larger than the limit of {MAX_MESSAGE_BYTES}"
         )
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"message is not valid JSON: {exc}") from exc
+    data = decode_json(text)
     if not isinstance(data, dict):
         raise ProtocolError("message must be a JSON object")
     kind = data.get("type")
@@ -137,3 +142,95 @@ def parse_message(text: str | bytes) -> Message:
     if cls is None:
         raise ProtocolError(f'unknown message type "{kind[:50]}"', message_type=kind[:50])
     return cls.parse(data)
+
+
+#: A JSON string (escapes included), and any character that does not open or close nesting.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def decode_json(text: str | bytes) -> Any:
+    """Decode untrusted JSON within the protocol's bounds, or raise ProtocolError.
+
+    Nesting is measured before decoding (the decoder recurses, and fails with a
+    RecursionError some thousands of levels down); integers are bounded while decoding
+    (Python refuses over 4,300 digits with a ValueError); lone UTF-16 surrogates
+    (``"\\ud800"``), which no UTF-8 text can hold and so no reply could echo, are
+    looked for in every string once decoded.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"message is not valid UTF-8: {exc.reason}") from None
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH:
+        raise ProtocolError(f"message is nested deeper than {MAX_DEPTH} levels")
+    try:
+        data = json.loads(
+            text, parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_no_constant
+        )
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"message is not valid JSON: {exc}") from None
+    _refuse_surrogates(data)
+    return data
+
+
+def _bounded_int(digits: str) -> int:
+    count = len(digits.lstrip("-"))
+    if count > MAX_INT_DIGITS:
+        raise ProtocolError(
+            f"message has an integer of {count} digits; at most {MAX_INT_DIGITS} are accepted"
+        )
+    return int(digits)
+
+
+def _finite_float(digits: str) -> float:
+    value = float(digits)
+    if not math.isfinite(value):
+        raise ProtocolError("message has a number too large to be held (over 1.8e308)")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ProtocolError(f"message is not valid JSON: {name} is not a JSON value")
+
+
+def _refuse_surrogates(data: Any) -> None:
+    """Raise ProtocolError naming the first field whose text holds a lone surrogate."""
+    todo: list[tuple[str, Any]] = [("", data)]
+    while todo:
+        where, value = todo.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{where}.{key}" if where else key
+                if not _encodable(key):
+                    raise ProtocolError(
+                        f"a field name in {where or 'the message'} holds a lone UTF-16 "
+                        "surrogate (not text)"
+                    )
+                todo.append((name, item))
+        elif isinstance(value, list):
+            todo.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+        elif isinstance(value, str) and not _encodable(value):
+            # The value itself is never echoed: it cannot be encoded in a reply.
+            raise ProtocolError(
+                f'field "{where}" holds a lone UTF-16 surrogate (not text)',
+                message_type=_type_of(data),
+            )
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _type_of(data: Any) -> str | None:
+    kind = data.get("type") if isinstance(data, dict) else None
+    return kind[:50] if isinstance(kind, str) and _encodable(kind) else None
