@@ -13,10 +13,19 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from common import EvidenceKind, Language, MediaKind, Party, Presence, Role, browser_vocabulary
+from common import (
+    TTS_PLAYED,
+    EvidenceKind,
+    Language,
+    MediaKind,
+    Party,
+    Presence,
+    Role,
+    browser_vocabulary,
+)
 from workflow import ABORT_EVENT, ABORTED_STEP, input_specs
 
-from .labels import TTS_PLAYED, page_labels
+from .labels import page_labels
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_URL = "/static/shared"

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Final
 
-from common import EvidenceKind, Language, Presence
+from common import TTS_PLAYED, EvidenceKind, Language, Presence
 
 Label = Mapping[Language, str]
 
@@ -32,9 +32,7 @@ EVIDENCE_LABELS: Final[Mapping[EvidenceKind, Label]] = MappingProxyType(
     }
 )
 #: What else a step's evidence list may hold: the server's record that its announcement
-#: was played to the end (not a kind a step requires). Spelt as ``signaling.conductor``'s
-#: ``TTS_PLAYED``, which the pages may not import; it belongs in ``common`` (see the report).
-TTS_PLAYED: Final = "tts_played"
+#: was played to the end (not a kind a step requires).
 RECORD_LABELS: Final[Mapping[str, Label]] = MappingProxyType(
     {TTS_PLAYED: _label("播报已完成", "Announcement played")}
 )

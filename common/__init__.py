@@ -8,6 +8,7 @@ from .hashing import sha256_file
 from .layout import CHAIN_FILE, MANIFEST_FILE, PART_PREFIX, RecordingLayout
 from .tasks import BackgroundTasks
 from .vocabulary import (
+    TTS_PLAYED,
     EvidenceKind,
     Language,
     MediaKind,
@@ -21,6 +22,7 @@ __all__ = [
     "CHAIN_FILE",
     "MANIFEST_FILE",
     "PART_PREFIX",
+    "TTS_PLAYED",
     "BackgroundTasks",
     "EvidenceKind",
     "Language",

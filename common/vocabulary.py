@@ -8,7 +8,7 @@ rather than keeping copies.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 
 class Party(StrEnum):
@@ -76,6 +76,11 @@ class EvidenceKind(StrEnum):
         if self in (EvidenceKind.ID_PHOTO, EvidenceKind.SPOKEN_CONFIRMATION):
             return Party.AGENT
         return Party.KIOSK
+
+
+#: The record the server adds to a step's evidence once its announcement has played; shown
+#: in a step's ``missing`` list until then. Not a kind a flow may require.
+TTS_PLAYED: Final = "tts_played"
 
 
 class MediaKind(StrEnum):

@@ -28,8 +28,8 @@ from browser import STATIC_URL as SHARED_STATIC_URL
 from media import MediaError, load_or_create_signing_key
 from media.archive import composite_worker_init
 from signaling.accounts import DatabaseEnrolment
+from signaling.announcer import TtsSettings
 from signaling.closing import close_interrupted_part
-from signaling.conductor import TtsSettings
 from signaling.hub import CallCentre
 from signaling.overview import CentreOverview
 from signaling.server import CENTRE, LAG, setup_signaling

@@ -17,12 +17,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import MANIFEST_FILE, Language, RecordingLayout
+from media import ChainLog
 from media.archive import close_archive, sign_archive
 from media.composite import CompositeInfo, CompositeResult
-from media.integrity import ChainLog
 from media.recovery import recover_part
 from storage import Database, SessionDetail
 from storage.manifest import session_manifest
+from storage.shipping import RecordingRef, RecordingShipper
 from workflow import Flow
 
 logger = logging.getLogger(__name__)
@@ -113,3 +114,51 @@ async def close_interrupted_part(
         len(found.recovered),
         len(found.empty),
     )
+
+
+class PartCloser:
+    """Closes the recording parts of ended calls: signed at once, composites behind."""
+
+    def __init__(
+        self,
+        db: Database,
+        recordings_dir: Path,
+        key: Ed25519PrivateKey,
+        *,
+        composites: Executor | None,
+        timezone: str,
+        shipper: RecordingShipper | None,
+    ) -> None:
+        self.db = db
+        self.recordings_dir = recordings_dir
+        self.key = key
+        self.composites = composites
+        self.timezone = timezone
+        self.shipper = shipper
+        #: Composites being made, by the part's folder.
+        self.composite_jobs: dict[str, asyncio.Future[Any]] = {}
+
+    async def close(self, ref: RecordingRef, flow: Flow, chain: ChainLog | None) -> None:
+        """Sign the part's archive now; make its composite in the background, then ship."""
+        if chain is None:
+            return
+        job = await close_recording(
+            self.db,
+            self.recordings_dir,
+            ref.layout,
+            flow,
+            chain,
+            self.key,
+            composites=self.composites,
+            timezone=self.timezone,
+        )
+        if job is not None:
+            folder = ref.layout.folder
+            self.composite_jobs[folder] = job
+            job.add_done_callback(lambda _: self.composite_jobs.pop(folder, None))
+        if self.shipper is not None:  # the archive now, the composite when it is made
+            self.shipper.archive_closed(ref, job)
+
+    async def finish(self) -> None:
+        """Wait for the composites under way: they are quick next to a call."""
+        await asyncio.gather(*list(self.composite_jobs.values()), return_exceptions=True)

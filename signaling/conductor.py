@@ -1,72 +1,47 @@
-"""Running a live session's workflow: events, evidence, announcements and step timeouts.
+"""Running a live session's workflow: events, evidence and step timeouts.
 
 The pure engine (``workflow.advance`` / ``workflow.collect``) decides; this module
 carries its effects out: it takes agent-side evidence (an ID photo from the kiosk's
 video, a spoken confirmation stamped on the recording), keeps every piece of evidence
-(signaling.evidence), stores each transition with the context after it, plays a step's
-announcement into the call, and tells both parties what the step still needs.
+(signaling.evidence), stores each transition with the context after it, starts a step's
+announcement (signaling.announcer) and tells both parties what the step still needs
+(signaling.workflow_view).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from media import MediaError
+from common import EvidenceKind, Party
 from media.evidence import Prepared, record, refs
-from media.speech import ENGINE as SPEECH_ENGINE
-from media.speech import synthesise
 from storage import Database
-from workflow import (
-    ABORT_EVENT,
-    Step,
-    advance,
-    collect,
-    expired,
-    mask_id,
-    missing_evidence,
-)
+from workflow import ABORT_EVENT, advance, collect, expired
 
-from .errors import AnnouncementPending, InvalidEvidence, OutOfOrder
+from . import workflow_view
+from .announcer import Announcer, TtsSettings
+from .errors import InvalidEvidence, OutOfOrder
 from .evidence import EvidenceKeeper, decode_signature
-from .protocol import Document, Error, EvidenceMessage, WorkflowEventMessage, WorkflowState
+from .protocol import Document, EvidenceMessage, WorkflowEventMessage
 from .session import Client, LiveSession
 
 logger = logging.getLogger(__name__)
 
 #: Evidence the agent's event carries, taken or stamped by the server.
-AGENT_EVIDENCE = ("id_photo", "spoken_confirmation")
-#: Shown in ``missing`` while a step's announcement has not been played to the end.
-TTS_PLAYED = "tts_played"
-_HIDDEN_FACTS = ("evidence", "answers")
-
-
-@dataclass(frozen=True)
-class TtsSettings:
-    """How announcements are spoken."""
-
-    speed_wpm: int = 175
+AGENT_EVIDENCE = frozenset(kind for kind in EvidenceKind if kind.supplied_by is Party.AGENT)
 
 
 class Conductor:
     """Advances the workflow of live sessions and keeps their evidence."""
 
     def __init__(
-        self,
-        db: Database,
-        keeper: EvidenceKeeper,
-        track: Callable[[LiveSession, Awaitable[Any]], None],
-        tts: TtsSettings | None = None,
+        self, db: Database, keeper: EvidenceKeeper, tts: TtsSettings | None = None
     ) -> None:
         self.db = db
         self.keeper = keeper
-        self._track = track
-        self.tts = tts or TtsSettings()
+        self.announcer = Announcer(keeper, lambda s: self.send_state(s, event=None), tts)
 
     # -- agent events ------------------------------------------------------------------
 
@@ -79,7 +54,7 @@ class Conductor:
                 raise OutOfOrder("workflow_event", "call ended")
             step = session.step
             if message.event != ABORT_EVENT and step.tts and not step.terminal:
-                self._check_announced(session, message.event)
+                self.announcer.check_played(session, message.event)
             data = dict(message.data)
             items = await self._agent_evidence(session, client, data)
             if items:
@@ -87,12 +62,6 @@ class Conductor:
             await self._transition(
                 session, message.event, client.name, reason=message.reason, data=data, items=items
             )
-
-    def _check_announced(self, session: LiveSession, event: str) -> None:
-        if session.state in session.announced:
-            return
-        problem = session.announcement_error or "the announcement has not been played to the end"
-        raise AnnouncementPending(session.flow.name, session.state, event, problem)
 
     async def _agent_evidence(
         self, session: LiveSession, client: Client, data: dict[str, Any]
@@ -177,8 +146,8 @@ class Conductor:
             part=session.part,
         )
         session.state, session.context = transition.target, transition.context
-        session.step_entered = datetime.now(UTC)
-        session.acknowledged = {}
+        session.step_run.restart()
+        session.evidence.acknowledged = {}
         logger.info(
             "session %s: workflow %s -> %s (%s)",
             session.id,
@@ -237,7 +206,7 @@ class Conductor:
                 item = self.keeper.prepare(session, kind, body, "json", client.name)
             evidence = {kind: item.ref}
             if kind == "document_acknowledged":
-                acknowledged = {**session.acknowledged, str(value): item.ref}
+                acknowledged = {**session.evidence.acknowledged, str(value): item.ref}
                 unread = [d.id for d in step.documents if d.id not in acknowledged]
                 evidence = {} if unread else {kind: ";".join(acknowledged.values())}
             data["evidence"] = evidence
@@ -246,8 +215,8 @@ class Conductor:
             await self.keeper.keep(session, [item], context.to_dict())
             session.context = context
             if kind == "document_acknowledged":
-                session.acknowledged = acknowledged
-            session.received.append(
+                session.evidence.acknowledged = acknowledged
+            session.evidence.received.append(
                 {
                     "seq": item.seq,
                     "kind": kind,
@@ -259,171 +228,52 @@ class Conductor:
             )
         await self.send_state(session, event=None)
 
-    # -- announcements and timeouts ----------------------------------------------------
+    # -- step timeouts -----------------------------------------------------------------
 
-    def step_started(self, session: LiveSession) -> None:
-        """A step began (or the recording did): arm its timeout, start its announcement."""
-        if session.timer is not None:
-            session.timer.cancel()
-            session.timer = None
+    def step_started(self, session: LiveSession, *, restart: bool = False) -> None:
+        """A step began (or the recording did): arm its timeout, start its announcement.
+
+        With ``restart`` the step's time runs from now (the call has just come up).
+        """
+        run = session.step_run
+        if restart:
+            run.restart()
+        run.cancel_timer()
         step = session.step
         if step.terminal or session.ended:
             return
         if step.timeout_s is not None:
             loop = asyncio.get_running_loop()
-            session.timer = loop.call_later(
-                step.timeout_s, lambda: self._track(session, self._timed_out(session, step.name))
+            run.timer = loop.call_later(
+                step.timeout_s, lambda: session.tasks.spawn(self._timed_out(session, step.name))
             )
-        idle = session.announcing is None or session.announcing.done()
-        if step.tts and session.recording and step.name not in session.announced and idle:
-            session.announcement_error = None
-            session.announcing = asyncio.ensure_future(self._announce(session, step.name))
-            session.pending.add(session.announcing)
-            session.announcing.add_done_callback(session.pending.discard)
+        self.announcer.start(session)
 
     async def _timed_out(self, session: LiveSession, step: str) -> None:
         async with session.lock:
             if session.ended or session.state != step:
                 return
-            if not expired(session.step, session.step_entered, datetime.now(UTC)):
+            if not expired(session.step, session.step_run.entered, datetime.now(UTC)):
                 return
             reason = f'step "{step}" timed out after {session.step.timeout_s} s'
             logger.warning("session %s: %s", session.id, reason)
             await self._transition(session, ABORT_EVENT, "server", reason=reason, data={}, items={})
 
-    async def _announce(self, session: LiveSession, step_name: str) -> None:
-        step = session.flow.step(step_name)
-        assert step.tts is not None and session.relay is not None
-        text = step.tts[session.language]
-        try:
-            samples, rate = await synthesise(text, session.language, speed_wpm=self.tts.speed_wpm)
-            start = session.offset_ms()
-            duration = await session.relay.play_announcement(samples, rate)
-            end = session.offset_ms()
-        except (MediaError, OSError) as exc:
-            session.announcement_error = f"the announcement could not be played: {exc}"
-            logger.error("session %s: %s", session.id, session.announcement_error)
-            if session.agent is not None:
-                await asyncio.gather(
-                    session.agent.send(
-                        Error(code="tts_failed", message=session.announcement_error, ref=None)
-                    ),
-                    return_exceptions=True,
-                )
-            return
-        async with session.lock:
-            if session.ended or session.state != step_name:
-                return
-            body = record(
-                session.id,
-                step_name,
-                TTS_PLAYED,
-                language=session.language,
-                text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                engine=SPEECH_ENGINE,
-                start_ms=start,
-                end_ms=end,
-                duration_s=round(duration, 3),
-            )
-            item = self.keeper.prepare(session, TTS_PLAYED, body, "json", "server")
-            await self.keeper.keep(session, [item], session.context.to_dict())
-            session.announced.add(step_name)
-        logger.info(
-            "session %s: announcement of %s played (%.1f s)", session.id, step_name, duration
-        )
-        await self.send_state(session, event=None)
-
     def stop(self, session: LiveSession) -> None:
         """The call is ending: no more timeouts or announcements."""
-        if session.timer is not None:
-            session.timer.cancel()
-            session.timer = None
-        if session.announcing is not None:
-            session.announcing.cancel()
+        session.step_run.cancel_timer()
+        self.announcer.stop(session)
 
     # -- telling the parties -----------------------------------------------------------
 
-    def missing(self, session: LiveSession) -> list[str]:
-        """What the current step still needs before its forward event."""
-        step = session.step
-        if step.terminal:
-            return []
-        needed = list(missing_evidence(step, session.context))
-        if step.tts is not None and step.name not in session.announced:
-            needed.append(TTS_PLAYED)
-        return needed
-
-    def state_message(
-        self, session: LiveSession, party: Client, event: str | None, offset_ms: int | None
-    ) -> WorkflowState:
-        """The current step as ``party`` sees it, in the customer's language."""
-        step, language = session.step, session.language
-        questionnaire = session.flow.questionnaire
-        questions = []
-        for question_id in step.questions:
-            question = None if questionnaire is None else questionnaire.question(question_id)
-            if question is not None:
-                options = [{"id": o.id, "text": o.text[language]} for o in question.options]
-                questions.append(
-                    {"id": question.id, "text": question.text[language], "options": options}
-                )
-        facts = {k: v for k, v in session.context.to_dict().items() if k not in _HIDDEN_FACTS}
-        if "id_number" in facts:
-            facts["id_number"] = mask_id(facts["id_number"])
-        return WorkflowState(
-            session_id=session.id,
-            flow=session.flow.name,
-            state=session.state,
-            event=event,
-            offset_ms=offset_ms,
-            terminal=step.terminal,
-            title=step.title[language],
-            prompt=(step.script if party is session.agent else step.prompt)[language],
-            events=list(session.flow.events_from(session.state)),
-            evidence=list(step.evidence),
-            missing=self.missing(session),
-            documents=[{"id": d.id, "title": d.title[language]} for d in step.documents],
-            questions=questions,
-            confirmation_phrase=(
-                None if step.confirmation_phrase is None else step.confirmation_phrase[language]
-            ),
-            announcement=None if step.tts is None else step.tts[language],
-            facts=facts,
-            timeout_s=step.timeout_s,
-            fields=[] if party is not session.agent else step_fields(step),
-            received=[] if party is not session.agent else list(session.received),
-        )
-
     def document(self, session: LiveSession, document_id: str) -> Document:
         """One of the current step's documents, to show on the kiosk."""
-        step, language = session.step, session.language
-        for document in step.documents:
-            if document.id == document_id:
-                body = document.body or step.tts or document.title
-                return Document(
-                    session_id=session.id,
-                    id=document.id,
-                    title=document.title[language],
-                    body=body[language],
-                )
-        known = ", ".join(d.id for d in step.documents) or "none"
-        raise InvalidEvidence(
-            "push_document", step.name, f'no document "{document_id}" (documents: {known})'
-        )
+        return workflow_view.document(session, document_id)
 
     async def send_state(
         self, session: LiveSession, *, event: str | None, offset_ms: int | None = None
     ) -> None:
         """Tell both parties where the workflow stands."""
         for party in session.parties():
-            await asyncio.gather(
-                party.send(self.state_message(session, party, event, offset_ms)),
-                return_exceptions=True,
-            )
-
-
-def step_fields(step: Step) -> list[dict[str, Any]]:
-    """The data ``step`` collects, as the agent's form shows it."""
-    return [{"name": name, "required": True} for name in step.collects] + [
-        {"name": name, "required": False} for name in step.may_collect
-    ]
+            message = workflow_view.state_message(session, party, event, offset_ms)
+            await asyncio.gather(party.send(message), return_exceptions=True)

@@ -53,7 +53,7 @@ class EvidenceKeeper:
             session.layout,
             kind=kind,
             step=session.state,
-            seq=session.evidence_seq + 1 + offset,
+            seq=session.evidence.seq + 1 + offset,
             data=data,
             ext=ext,
             provided_by=provided_by,
@@ -67,7 +67,7 @@ class EvidenceKeeper:
         directory = session.layout.directory(self.recordings_dir)
         for item in items:
             await asyncio.to_thread(write_evidence, directory, item.name, item.data)
-            session.unchained.append(Unchained(item.name, item.sha256, len(item.data)))
+            session.evidence.unchained.append(Unchained(item.name, item.sha256, len(item.data)))
             await self.chain_pending(session)
             await self.db.add_evidence(
                 session.id,
@@ -82,7 +82,7 @@ class EvidenceKeeper:
                 context=dict(context),
                 seq=item.seq,
             )
-            session.evidence_seq = item.seq
+            session.evidence.seq = item.seq
             logger.info(
                 "session %s: evidence %s (%s) kept as %s",
                 session.id,
@@ -96,7 +96,7 @@ class EvidenceKeeper:
         chain = None if session.relay is None else session.relay.recorder.chain
         if chain is None:
             return
-        while session.unchained:
-            item = session.unchained[0]
+        while session.evidence.unchained:
+            item = session.evidence.unchained[0]
             await asyncio.to_thread(chain.add, item.name, item.sha256, item.bytes)
-            session.unchained.pop(0)
+            session.evidence.unchained.pop(0)

@@ -118,7 +118,9 @@ class CentreOverview:
         """The name of the agent in session ``session_id``'s call, or holding it for a resume."""
         session = self._centre.sessions.get(session_id)
         # A call whose customer is reconnecting is held for its agent meanwhile.
-        agent = self._centre.held.get(session_id) if session is None else session.agent
+        if session is None:
+            session = self._centre.held.get(session_id)
+        agent = None if session is None else session.agent
         if agent is None or agent.role != Role.AGENT:
             return None
         return agent.name

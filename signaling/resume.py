@@ -12,7 +12,7 @@ from storage import Database, NotFound, SessionStatus
 from workflow import Flow, FlowContext, get_flow
 
 from .errors import OutOfOrder, SignalingError, Unauthorised
-from .session import Client, LiveSession
+from .session import Client, EvidenceLedger, LiveSession
 
 
 async def load_interrupted(
@@ -35,5 +35,5 @@ async def load_interrupted(
         state=stored.workflow_state,
         context=FlowContext(stored.workflow_context),
         part=stored.recording_parts + 1,
-        evidence_seq=await db.next_evidence_seq(stored.id) - 1,
+        evidence=EvidenceLedger(seq=await db.next_evidence_seq(stored.id) - 1),
     )

@@ -1,4 +1,10 @@
-"""The live state of connected clients and of the calls between them."""
+"""The live state of connected clients and of the calls between them.
+
+A ``LiveSession`` is one recording part of a customer's session. Where its call stands is
+its ``call`` (a ``CallLifecycle`` state machine); the business step is ``state`` with the
+``context`` gathered so far; what the step is doing (timer, announcement) is ``step_run``
+and the customer's evidence in this part is ``evidence``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from common import RecordingLayout
+from common import BackgroundTasks, Language, Party, Presence, RecordingLayout, Role
 from media import SessionRelay
 from storage.shipping import RecordingRef
 from workflow import Flow, FlowContext, Step
 
+from .call import CallLifecycle
 from .protocol import Message
 from .webauth import WebUser
 
@@ -23,15 +30,15 @@ class Client:
     """One connected kiosk or agent."""
 
     send: Callable[[Message], Awaitable[None]]
-    role: str | None = None
+    role: Role | None = None
     name: str = ""
     branch: str | None = None
-    language: str = "zh-CN"
+    language: Language = Language.ZH_CN
     session: LiveSession | None = None
     #: Who signed in to the page that opened this socket (None for token clients).
     web_user: WebUser | None = None
-    #: An agent's presence (see protocol.PRESENCE_STATES) and since when (monotonic).
-    presence: str = "available"
+    #: An agent's presence and since when (monotonic).
+    presence: Presence = Presence.AVAILABLE
     presence_since: float = field(default_factory=time.monotonic)
 
     @property
@@ -49,6 +56,42 @@ class Unchained:
     bytes: int
 
 
+@dataclass
+class EvidenceLedger:
+    """The evidence of one recording part: numbering, files awaiting the chain, the list."""
+
+    #: The sequence number of the last evidence stored in the session (all parts).
+    seq: int = 0
+    unchained: list[Unchained] = field(default_factory=list)
+    #: The customer's evidence in this part, as the agent's console lists it.
+    received: list[dict[str, Any]] = field(default_factory=list)
+    #: Documents acknowledged so far in the current step: id -> evidence reference.
+    acknowledged: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StepRun:
+    """What the current workflow step is doing: since when, its timeout, its announcement."""
+
+    entered: datetime = field(default_factory=lambda: datetime.now(UTC))
+    timer: asyncio.TimerHandle | None = None
+    #: Steps whose announcement has been played to the end in this part.
+    announced: set[str] = field(default_factory=set)
+    announcing: asyncio.Future[Any] | None = None
+    announcement_error: str | None = None
+
+    def restart(self) -> None:
+        """A new step begins now: its timer is re-armed by the caller."""
+        self.entered = datetime.now(UTC)
+        self.cancel_timer()
+
+    def cancel_timer(self) -> None:
+        """Disarm the step's timeout."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
 @dataclass(eq=False)
 class LiveSession:
     """A customer's call, from queueing to hang-up (or one part of it, after a restart)."""
@@ -57,34 +100,24 @@ class LiveSession:
     service: str
     flow: Flow
     kiosk: Client
+    #: The workflow step.
     state: str
     context: FlowContext = field(default_factory=FlowContext)
     #: The recording part this call makes: 1, then 2, 3... after each resumption.
     part: int = 1
+    evidence: EvidenceLedger = field(default_factory=EvidenceLedger)
     queued_at: float = field(default_factory=time.monotonic)
     agent: Client | None = None
     relay: SessionRelay | None = None
-    t0: float | None = None
-    ended: bool = False
-    pending: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: Work started for this call (segment rows, events, announcements): awaited at the end.
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     #: Held while the workflow or its evidence changes: one change at a time per session.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    evidence_seq: int = 0
-    unchained: list[Unchained] = field(default_factory=list)
-    #: Documents acknowledged so far in the current step: id -> evidence reference.
-    acknowledged: dict[str, str] = field(default_factory=dict)
-    step_entered: datetime = field(default_factory=lambda: datetime.now(UTC))
-    timer: asyncio.TimerHandle | None = None
-    #: Steps whose announcement has been played to the end in this part.
-    announced: set[str] = field(default_factory=set)
-    announcing: asyncio.Task[Any] | None = None
-    announcement_error: str | None = None
-    #: The customer's evidence in this session, as the agent's console lists it.
-    received: list[dict[str, Any]] = field(default_factory=list)
-    #: Whether the kiosk's connection dropped mid-call (the part ends interrupted).
-    dropped: bool = False
-    #: Set once the call has been ended and its recording part closed.
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    step_run: StepRun = field(default_factory=StepRun)
+    call: CallLifecycle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.call = CallLifecycle(self.id)
 
     @property
     def layout(self) -> RecordingLayout:
@@ -96,7 +129,22 @@ class LiveSession:
         return RecordingRef.started(self.layout, self.service, self.t0)
 
     @property
-    def language(self) -> str:
+    def t0(self) -> float | None:
+        """The Unix time this part's recording started, if it has."""
+        return self.call.t0
+
+    @property
+    def ended(self) -> bool:
+        """Whether the call is closing or closed."""
+        return not self.call.open
+
+    @property
+    def recording(self) -> bool:
+        """Whether this part's recording is running."""
+        return self.call.recording
+
+    @property
+    def language(self) -> Language:
         """The customer's language: every text both parties see is in it."""
         return self.kiosk.language
 
@@ -105,18 +153,14 @@ class LiveSession:
         """The current step."""
         return self.flow.step(self.state)
 
-    @property
-    def recording(self) -> bool:
-        """Whether this part's recording has started (and the call not ended)."""
-        return self.t0 is not None and not self.ended
-
-    def party_of(self, client: Client) -> str:
-        """``kiosk`` or ``agent``: which end of this call ``client`` is."""
-        return "kiosk" if client is self.kiosk else "agent"
+    def party_of(self, client: Client) -> Party:
+        """Which end of this call ``client`` is."""
+        return Party.KIOSK if client is self.kiosk else Party.AGENT
 
     def offset_ms(self) -> int | None:
         """Milliseconds since this part's recording started, if it has."""
-        return None if self.t0 is None else round((time.time() - self.t0) * 1000)
+        t0 = self.call.t0
+        return None if t0 is None else round((time.time() - t0) * 1000)
 
     def queue_entry(self, now: float) -> dict[str, Any]:
         """How agents see this session in the queue."""

@@ -43,7 +43,9 @@ async def test_a_dropped_kiosk_resumes_with_the_same_agent_at_the_same_step(
         if session_id in server.centre.held:
             break
         await asyncio.sleep(0.05)
-    assert server.centre.held[session_id].name == "ann"
+    held = server.centre.held[session_id]
+    assert held.agent is not None and held.agent.name == "ann"
+    assert held.call.state == "held"
     stored = (await server.db.get_session(session_id)).session
     assert (str(stored.status), stored.workflow_state) == ("interrupted", "terms_disclosure")
 

@@ -135,3 +135,13 @@ def test_outcomes_are_the_stored_session_statuses() -> None:
 
     for outcome in CallOutcome:
         assert SessionStatus(outcome.value).value == outcome.value
+
+
+def test_each_role_may_send_exactly_the_messages_dispatch_handles() -> None:
+    """The permission table and the typed dispatch name the same messages."""
+    from typing import get_args
+
+    from signaling.hub import PERMISSIONS, CallerMessage
+
+    permitted = {cls for allowed in PERMISSIONS.values() for cls in allowed}
+    assert permitted == set(get_args(CallerMessage))

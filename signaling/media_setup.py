@@ -1,0 +1,129 @@
+"""A call's media: its relay and recorder, the negotiation with each party, segment rows.
+
+The relay and recorder are ``media``'s; this module builds them for a session, answers
+each party's offer and trickled candidates, and stores each recording segment's row as
+it is written (and ships it once closed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from media import SegmentInfo, SessionRecorder, SessionRelay
+from storage import Database
+from storage.shipping import RecordingShipper
+
+from .call import CallEvent
+from .errors import OutOfOrder
+from .session import Client, LiveSession
+
+logger = logging.getLogger(__name__)
+
+
+class MediaSetup:
+    """Builds the relay of each call and keeps its recording's rows."""
+
+    def __init__(
+        self,
+        db: Database,
+        recordings_dir: Path,
+        *,
+        segment_s: float,
+        shipper: RecordingShipper | None,
+    ) -> None:
+        self.db = db
+        self.recordings_dir = recordings_dir
+        self.segment_s = segment_s
+        self.shipper = shipper
+
+    def relay_for(
+        self,
+        session: LiveSession,
+        *,
+        on_connected: Callable[[], None],
+        on_failed: Callable[[str, str], None],
+    ) -> SessionRelay:
+        """A relay recording ``session``'s part into its folder."""
+
+        def on_segment(info: SegmentInfo) -> None:
+            session.tasks.spawn(self._save_segment(session, info))
+
+        recorder = SessionRecorder(
+            session.layout.directory(self.recordings_dir),
+            segment_s=self.segment_s,
+            request_keyframe=lambda party: relay.request_keyframe(party),
+            on_segment=on_segment,
+        )
+        relay = SessionRelay(session.id, recorder, on_connected=on_connected, on_failed=on_failed)
+        return relay
+
+    async def _save_segment(self, session: LiveSession, info: SegmentInfo) -> None:
+        await self.db.save_recording_file(
+            session.id,
+            party=info.party,
+            kind=info.kind,
+            seq=info.seq,
+            path=session.layout.path_of(info.path),
+            part=session.part,
+            codec=info.codec,
+            bytes=info.bytes,
+            sha256=info.sha256,
+            frames=info.frames,
+            start_ms=info.start_ms,
+            end_ms=info.end_ms,
+            closed=info.closed,
+        )
+        if self.shipper is not None and info.closed:
+            self.shipper.ship(session.recording_ref(), info.path, info.sha256)
+
+    async def start_recording(self, session: LiveSession) -> bool:
+        """Both parties are connected: start the recording; False if the call moved on."""
+        if session.relay is None or session.agent is None:
+            return False
+        if not session.call.can(CallEvent.CONNECTED):
+            return False
+        session.call.recording_started(session.relay.start_recording())
+        assert session.t0 is not None
+        logger.info("session %s: both parties connected, recording", session.id)
+        await self.db.start_session(
+            session.id,
+            agent_name=session.agent.name,
+            started_at=datetime.fromtimestamp(session.t0, UTC),
+            recording_dir=session.id,
+        )
+        return True
+
+    async def answer(self, session: LiveSession, client: Client, sdp: str) -> str:
+        """The relay's answer to ``client``'s offer."""
+        relay = _relay(session, "offer")
+        party = session.party_of(client)
+        if relay.links[party].negotiated:
+            raise OutOfOrder("offer", "already negotiated")
+        if session.call.can(CallEvent.OFFER):
+            session.call.fire(CallEvent.OFFER)
+        else:
+            raise OutOfOrder("offer", session.call.state)
+        return await relay.answer(party, sdp)
+
+    async def add_candidate(
+        self,
+        session: LiveSession,
+        client: Client,
+        candidate: str,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> None:
+        """A trickled ICE candidate from ``client``."""
+        link = _relay(session, "ice_candidate").links[session.party_of(client)]
+        if not link.negotiated:
+            raise OutOfOrder("ice_candidate", "no offer yet")
+        await link.add_ice_candidate(candidate, sdp_mid, sdp_mline_index)
+
+
+def _relay(session: LiveSession, what: str) -> SessionRelay:
+    if session.relay is None:
+        raise OutOfOrder(what, session.call.state)
+    return session.relay

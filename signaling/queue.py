@@ -1,0 +1,86 @@
+"""The waiting customers, first come first served, and what their wait is likely to be."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+from .errors import OutOfOrder, SignalingError
+from .protocol import QueueState
+from .session import LiveSession
+
+#: The handling time assumed for the wait estimate until a call has ended today.
+DEFAULT_HANDLING_S = 600.0
+
+
+class WaitingQueue:
+    """Sessions waiting for an agent, in the order they will be served."""
+
+    def __init__(self) -> None:
+        self._waiting: list[LiveSession] = []
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def __iter__(self) -> Iterator[LiveSession]:
+        return iter(list(self._waiting))
+
+    def __contains__(self, session: object) -> bool:
+        return session in self._waiting
+
+    def join(self, session: LiveSession) -> None:
+        """Queue ``session`` at the back."""
+        self._waiting.append(session)
+
+    def rejoin(self, session: LiveSession) -> None:
+        """Queue ``session`` at the front: its customer has waited once already."""
+        self._waiting.insert(0, session)
+
+    def leave(self, session: LiveSession) -> bool:
+        """Take ``session`` out of the queue; whether it was waiting."""
+        if session in self._waiting:
+            self._waiting.remove(session)
+            return True
+        return False
+
+    def take(self, session_id: str | None) -> LiveSession:
+        """Take the session ``session_id`` out of the queue, or its head if None."""
+        if not self._waiting:
+            raise OutOfOrder("accept", "queue empty")
+        if session_id is None:
+            return self._waiting.pop(0)
+        for session in self._waiting:
+            if session.id == session_id:
+                self._waiting.remove(session)
+                return session
+        raise SignalingError(f'session "{session_id}" is not waiting')
+
+    def state(self) -> QueueState:
+        """The waiting customers, as agents see them."""
+        now = time.monotonic()
+        return QueueState(waiting=[session.queue_entry(now) for session in self._waiting])
+
+
+class HandlingTimes:
+    """Today's call lengths, for estimating how long a waiting customer will wait."""
+
+    def __init__(self) -> None:
+        self._lengths: list[float] = []
+        self._day: date = datetime.now(UTC).date()
+
+    def add(self, seconds: float) -> None:
+        """A call of ``seconds`` ended."""
+        self._roll()
+        self._lengths.append(seconds)
+
+    def estimated_wait_s(self, position: int, working_agents: int) -> int:
+        """A customer's expected wait at ``position``: today's mean call over the agents."""
+        self._roll()
+        mean = sum(self._lengths) / len(self._lengths) if self._lengths else DEFAULT_HANDLING_S
+        return round(position * mean / max(working_agents, 1))
+
+    def _roll(self) -> None:
+        today = datetime.now(UTC).date()
+        if today != self._day:
+            self._lengths, self._day = [], today
