@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import json
 import os
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ from .errors import MediaError
 MAX_SIGNATURE_BYTES = 160 * 1024
 PNG_DATA_URL = "data:image/png;base64,"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+#: The smallest and largest signature pads (width, height in pixels), checked before decoding.
+MIN_SIGNATURE_SIZE = (100, 40)
+MAX_SIGNATURE_SIZE = (4000, 2000)
 #: Below this share of dark pixels a signature pad is taken to be blank.
 _MIN_INK = 0.002
 
@@ -85,6 +89,17 @@ def prepare(
     )
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's header (its IHDR chunk), read without decoding."""
+    if not data.startswith(_PNG_MAGIC):
+        raise SignatureRefused("the data is not a PNG image")
+    header = data[len(_PNG_MAGIC) : len(_PNG_MAGIC) + 16]
+    if len(header) < 16 or header[4:8] != b"IHDR":
+        raise SignatureRefused("the PNG image cannot be decoded: its first chunk is not IHDR")
+    width, height = struct.unpack(">II", header[8:16])
+    return width, height
+
+
 def decode_signature(data_url: str) -> bytes:
     """The PNG bytes of a signature data URL, refused unless it is a drawn PNG (blocking)."""
     if not data_url.startswith(PNG_DATA_URL):
@@ -100,16 +115,24 @@ def decode_signature(data_url: str) -> bytes:
         raise SignatureRefused(
             f"the image is {len(png)} bytes, over the limit of {MAX_SIGNATURE_BYTES}"
         )
-    if not png.startswith(_PNG_MAGIC):
-        raise SignatureRefused("the data is not a PNG image")
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    width, height = png_size(png)
+    if not (MIN_SIGNATURE_SIZE[0] <= width <= MAX_SIGNATURE_SIZE[0]) or not (
+        MIN_SIGNATURE_SIZE[1] <= height <= MAX_SIGNATURE_SIZE[1]
+    ):
+        # Refused from the header: a tiny file can declare a picture of gigabytes.
+        raise SignatureRefused(
+            f"the image is {width}x{height}; a signature pad is "
+            f"{MIN_SIGNATURE_SIZE[0]}-{MAX_SIGNATURE_SIZE[0]} x "
+            f"{MIN_SIGNATURE_SIZE[1]}-{MAX_SIGNATURE_SIZE[1]} pixels"
+        )
+    try:
+        image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    except cv2.error:
+        image = None
     if image is None:
         raise SignatureRefused("the PNG image cannot be decoded")
-    height, width = image.shape[:2]
-    if not (100 <= width <= 4000 and 40 <= height <= 2000):
-        raise SignatureRefused(
-            f"the image is {width}x{height}; a signature pad is 100-4000 x 40-2000"
-        )
+    if image.shape[:2] != (height, width):
+        raise SignatureRefused("the PNG image is not the size its header says")
     if np.count_nonzero(image < 128) < _MIN_INK * image.size:
         raise SignatureRefused("the signature pad is blank")
     return png

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 #: The codecs the relay negotiates with every party, so it can forward without transcoding.
 RELAY_CODECS = {"video": ("video/VP8", "video/rtx"), "audio": ("audio/opus",)}
+#: ICE candidates accepted on one connection: a real browser trickles a handful.
+MAX_ICE_CANDIDATES = 64
 
 
 def other_party(party: str) -> str:
@@ -85,6 +87,8 @@ class PartyLink:
         self._tasks: set[asyncio.Future[None]] = set()
         self.negotiated = False
         self.pictures = PictureGroup()
+        #: ICE candidates applied so far (capped: each one costs connectivity checks).
+        self.candidates = 0
 
     async def answer(self, sdp: str, on_frame: Callable[[EncodedFrame], None]) -> str:
         """Apply the party's offer and return the relay's answer."""
@@ -129,16 +133,29 @@ class PartyLink:
     async def add_ice_candidate(
         self, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
     ) -> None:
-        """Apply a trickled ICE candidate from the party."""
+        """Apply a trickled ICE candidate from the party (at most ``MAX_ICE_CANDIDATES``)."""
         if not candidate:
             return
+        if self.candidates >= MAX_ICE_CANDIDATES:
+            raise NegotiationError(
+                f"the {self.party} connection already has {MAX_ICE_CANDIDATES} ICE candidates, "
+                "the most accepted"
+            )
         try:
             parsed: RTCIceCandidate = candidate_from_sdp(candidate.removeprefix("candidate:"))
-        except (ValueError, IndexError) as exc:
-            raise NegotiationError(f"the ICE candidate cannot be parsed: {exc}") from exc
+        except (ValueError, IndexError, AssertionError) as exc:
+            # aiortc checks the field count with an assert.
+            raise NegotiationError(
+                "the ICE candidate cannot be parsed: "
+                f"{exc or 'it needs at least 8 space-separated fields'}"
+            ) from exc
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = sdp_mline_index
-        await self.pc.addIceCandidate(parsed)
+        self.candidates += 1
+        try:
+            await self.pc.addIceCandidate(parsed)
+        except ValueError as exc:  # no sdpMid nor sdpMLineIndex, or after end-of-candidates
+            raise NegotiationError(f"the ICE candidate cannot be applied: {exc}") from exc
 
     async def close(self) -> None:
         """Close the peer connection."""

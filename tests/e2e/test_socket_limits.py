@@ -1,0 +1,101 @@
+"""Socket limits: join time-out, sockets per address, ICE candidates per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+from media.relay import MAX_ICE_CANDIDATES
+from signaling import IceCandidate, RequestService, SessionEnded
+from signaling.client import ServerRefused, SignalingClient
+from signaling.sockets import OPEN_SOCKETS, CloseCode
+from tests.signaling.test_bad_input import RawSocket
+from tests.support import RunningServer
+
+
+async def closed_with(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> str:
+    """Wait for the server to close ``ws``; its close code and reason, as "code: reason"."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = await ws.receive()
+            if frame.type == aiohttp.WSMsgType.CLOSE:
+                return f"{frame.data}: {frame.extra}"
+            if frame.type == aiohttp.WSMsgType.CLOSED:
+                return f"{ws.close_code}: (closed)"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def test_an_unjoined_socket_is_closed_after_the_join_time_out(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    server.runner.app[OPEN_SOCKETS].join_timeout_s = 0.5
+    token = await server.db.add_credential("agent", "on-time")
+    async with http.ws_connect(server.ws_url) as idle, http.ws_connect(server.ws_url) as joined:
+        raw = RawSocket(joined)
+        await raw.send({"type": "join", "role": "agent", "token": token})
+        assert (await raw.reply())["type"] == "joined"
+        # Messages that are not a join do not keep a socket open.
+        await idle.send_str('{"type": "presence", "state": "away"}')
+        assert await closed_with(idle) == f"{CloseCode.JOIN_TIMEOUT}: no join within 0.5 s"
+        await asyncio.sleep(0.7)
+        await raw.send({"type": "presence", "state": "away"})
+        async with asyncio.timeout(5):
+            while (await joined.receive()).json() != {"type": "presence", "state": "away"}:
+                pass
+
+
+async def test_one_address_holds_a_bounded_number_of_sockets(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    server.runner.app[OPEN_SOCKETS].per_address = 3
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(http.ws_connect(server.ws_url)) for _ in "abc"]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(server.ws_url)
+        assert refused.value.status == 429
+        await sockets[0].close()
+        async with asyncio.timeout(5):
+            while len(server.runner.app[OPEN_SOCKETS]) > 2:
+                await asyncio.sleep(0.05)
+        async with http.ws_connect(server.ws_url) as again:
+            assert not again.closed
+
+
+async def test_ice_candidates_are_capped_per_connection(server: RunningServer) -> None:
+    kiosk_token = await server.db.add_credential("kiosk", "ICE-K1", "SH-002")
+    agent_token = await server.db.add_credential("agent", "ice-agent")
+    kiosk = SignalingClient(server.ws_url, "kiosk", kiosk_token)
+    async with aiohttp.ClientSession() as http, http.ws_connect(server.ws_url) as a:
+        try:
+            await kiosk.connect()
+            await kiosk.send(RequestService(service="card_opening"))
+            agent = RawSocket(a)
+            await agent.send({"type": "join", "role": "agent", "token": agent_token})
+            assert (await agent.reply())["type"] == "joined"
+            await agent.send({"type": "accept"})
+            assert (await agent.reply())["type"] == "matched"
+            await kiosk.negotiate([AudioStreamTrack(), VideoStreamTrack()])
+            for i in range(MAX_ICE_CANDIDATES + 1):
+                candidate = (
+                    f"candidate:{i} 1 udp 2122260223 192.0.2.{i % 250 + 1} {9000 + i} typ host"
+                )
+                await kiosk.send(IceCandidate(candidate=candidate, sdp_mline_index=0))
+            with pytest.raises(ServerRefused) as refused:
+                await kiosk.expect(SessionEnded, timeout=10)
+            error = refused.value.error
+            assert (error.code, error.ref) == ("negotiation_failed", "ice_candidate")
+            assert f"already has {MAX_ICE_CANDIDATES} ICE candidates" in error.message
+            # Only the one over the cap was refused.
+            assert sum(1 for m in kiosk.history if m.type == "error") == 1
+        finally:
+            await kiosk.close()
