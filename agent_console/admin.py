@@ -7,8 +7,13 @@ from sqlalchemy import select
 
 from common import Role
 from signaling.webauth import USER, WEB_SESSIONS, check_csrf, require
-from storage import Database, StorageError, StorageUnavailable, access_log
-from storage.database import check_password_strength
+from storage import (
+    Database,
+    StorageError,
+    StorageUnavailable,
+    access_log,
+    check_password_strength,
+)
 from storage.models import Credential
 
 from .keys import DATABASE

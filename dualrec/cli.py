@@ -234,7 +234,7 @@ def cmd_credential(args: argparse.Namespace) -> int:
     async def add() -> str:
         async with Database(_settings(args).database) as db:
             if staff:
-                from storage.database import check_password_strength
+                from storage import check_password_strength
 
                 check_password_strength(password)
             token = await db.add_credential(args.role, args.name, args.branch)

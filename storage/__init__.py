@@ -3,6 +3,7 @@
 from common import MediaKind, Party, Role
 
 from . import access_log, audit
+from .credentials import check_password_strength
 from .database import Database, normalise_url
 from .errors import Conflict, NotFound, StorageError, StorageUnavailable
 from .models import Base
@@ -39,5 +40,6 @@ __all__ = [
     "WorkflowEventView",
     "access_log",
     "audit",
+    "check_password_strength",
     "normalise_url",
 ]
