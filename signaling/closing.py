@@ -21,10 +21,14 @@ from media import ChainLog
 from media.archive import close_archive, sign_archive
 from media.composite import CompositeInfo, CompositeResult
 from media.recovery import recover_part
-from storage import Database, SessionDetail
+from storage import Database, SessionDetail, audit
 from storage.manifest import session_manifest
 from storage.shipping import RecordingRef, RecordingShipper
 from workflow import Flow
+
+from .call import CallOutcome
+from .evidence import EvidenceKeeper
+from .session import LiveSession
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +126,7 @@ class PartCloser:
     def __init__(
         self,
         db: Database,
+        keeper: EvidenceKeeper,
         recordings_dir: Path,
         key: Ed25519PrivateKey,
         *,
@@ -130,6 +135,7 @@ class PartCloser:
         shipper: RecordingShipper | None,
     ) -> None:
         self.db = db
+        self.keeper = keeper
         self.recordings_dir = recordings_dir
         self.key = key
         self.composites = composites
@@ -137,6 +143,34 @@ class PartCloser:
         self.shipper = shipper
         #: Composites being made, by the part's folder.
         self.composite_jobs: dict[str, asyncio.Future[Any]] = {}
+
+    async def close_part(self, session: LiveSession, reason: str, *, hold: bool) -> CallOutcome:
+        """Close a closing call's relay and recording, store how it ended; the outcome.
+
+        The part ends interrupted with ``hold`` (the kiosk dropped mid-call), failed if the
+        recorder failed, else ended. Its rows, evidence and chain are complete first.
+        """
+        outcome = CallOutcome.INTERRUPTED if hold else CallOutcome.ENDED
+        if session.relay is not None:
+            await session.relay.close()
+            if session.relay.recorder.errors:
+                outcome = CallOutcome.FAILED
+        # Segment rows and workflow events are written before the session is closed.
+        await session.tasks.join()
+        # A change under way (evidence being written) finishes before the archive closes.
+        async with session.lock:
+            await self.keeper.chain_pending(session)
+        await self.db.end_session(
+            session.id, ended_at=datetime.now(UTC), end_reason=reason, status=outcome.value
+        )
+        if outcome is not CallOutcome.INTERRUPTED:
+            step = session.step
+            terminal = step.name if step.terminal else None
+            await audit.note_session_facts(self.db, session.id, session.context.to_dict(), terminal)
+        if session.relay is not None and session.t0 is not None:
+            chain = session.relay.recorder.chain
+            await self.close(session.recording_ref(), session.flow, chain)
+        return outcome
 
     async def close(self, ref: RecordingRef, flow: Flow, chain: ChainLog | None) -> None:
         """Sign the part's archive now; make its composite in the background, then ship."""

@@ -13,24 +13,25 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, assert_never
+from typing import Any, assert_never
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import BackgroundTasks, Language, Party, Presence, Role
-from storage import Database, audit
+from storage import Database
 from storage.shipping import RecordingShipper
 from workflow import Flow, get_flow
 
+from .admission import CallerMessage, identify, permitted
 from .announcer import TtsSettings
 from .call import CallEvent, CallOutcome
 from .closing import PartCloser
 from .conductor import Conductor
-from .errors import OutOfOrder, SignalingError, Unauthorised
+from .errors import OutOfOrder, SignalingError
 from .evidence import EvidenceKeeper
 from .media_setup import MediaSetup
 from .protocol import (
@@ -46,7 +47,6 @@ from .protocol import (
     Offer,
     PeerReconnecting,
     PushDocument,
-    QueuePosition,
     QueueState,
     RequestService,
     Resume,
@@ -60,35 +60,6 @@ from .roster import Roster
 from .session import Client, LiveSession
 
 logger = logging.getLogger(__name__)
-
-#: What a joined kiosk or agent may send.
-CallerMessage = (
-    RequestService
-    | Resume
-    | Accept
-    | PresenceMessage
-    | Offer
-    | IceCandidate
-    | WorkflowEventMessage
-    | EvidenceMessage
-    | PushDocument
-    | Hangup
-)
-#: Which messages each role may send once joined.
-PERMISSIONS: Final[Mapping[Role, frozenset[type[Message]]]] = {
-    Role.KIOSK: frozenset({RequestService, Resume, Offer, IceCandidate, EvidenceMessage, Hangup}),
-    Role.AGENT: frozenset(
-        {
-            Accept,
-            PresenceMessage,
-            Offer,
-            IceCandidate,
-            WorkflowEventMessage,
-            PushDocument,
-            Hangup,
-        }
-    ),
-}
 
 
 class CallCentre:
@@ -119,15 +90,16 @@ class CallCentre:
         self.held: dict[str, LiveSession] = {}
         self.handling = HandlingTimes()
         self.media = MediaSetup(db, recordings_dir, segment_s=segment_s, shipper=shipper)
+        self.keeper = EvidenceKeeper(db, recordings_dir)
         self.closer = PartCloser(
             db,
+            self.keeper,
             recordings_dir,
             signing_key,
             composites=composites,
             timezone=timezone,
             shipper=shipper,
         )
-        self.keeper = EvidenceKeeper(db, recordings_dir)
         self.conductor = Conductor(db, self.keeper, tts)
         self._background = BackgroundTasks("call centre")
 
@@ -143,12 +115,7 @@ class CallCentre:
         if isinstance(message, Join):
             await self._join(client, message)
             return
-        if client.role is None:
-            raise Unauthorised(f'join first: "{message.type}" needs a joined kiosk or agent')
-        allowed = PERMISSIONS.get(client.role, frozenset())
-        if not isinstance(message, CallerMessage) or type(message) not in allowed:
-            raise Unauthorised(f'{client.role.article} may not send "{message.type}"')
-        await self._dispatch(client, message)
+        await self._dispatch(client, permitted(client.role, message))
 
     async def _dispatch(self, client: Client, message: CallerMessage) -> None:
         match message:
@@ -185,25 +152,11 @@ class CallCentre:
                 assert_never(message)
 
     async def _join(self, client: Client, message: Join) -> None:
-        if client.role is not None:
-            raise OutOfOrder("join", f"joined as {client.role}")
-        wanted = Role(message.role)
-        if message.token is None:
-            user = client.web_user
-            if user is None:
-                raise Unauthorised("join needs a token, or a signed-in page of this server")
-            if user.role != wanted:
-                raise Unauthorised(f"a signed-in {user.role} may not join as {wanted.article}")
-            client.role, client.name, client.branch = wanted, user.name, user.branch
-        else:
-            credential = await self.db.authenticate(message.token)
-            if credential is None or credential.role != wanted:
-                raise Unauthorised(f"the token is not valid for a {wanted}")
-            client.role, client.name, client.branch = wanted, credential.name, credential.branch
+        role = await identify(client, message, self.db)
         self.roster.add(client)
         logger.info("%s joined", client.label)
-        await client.send(Joined(role=client.role, name=client.name, branch=client.branch))
-        if client.role is Role.AGENT:
+        await client.send(Joined(role=role, name=client.name, branch=client.branch))
+        if role is Role.AGENT:
             await self.roster.set_presence(client, Presence.AVAILABLE)
             await self._queue_changed()
 
@@ -250,25 +203,12 @@ class CallCentre:
         """Every connected agent's presence and call, for supervisors."""
         return self.roster.overview()
 
-    def estimated_wait_s(self, position: int) -> int:
-        """A customer's expected wait at ``position``: today's mean call over the agents."""
-        return self.handling.estimated_wait_s(position, self.roster.working())
-
     def queue_state(self) -> QueueState:
         """The waiting customers, as agents see them."""
         return self.queue.state()
 
     async def _queue_changed(self) -> None:
-        waiting = list(self.queue)
-        for position, session in enumerate(waiting, start=1):
-            update = QueuePosition(
-                session_id=session.id,
-                position=position,
-                waiting=len(waiting),
-                estimated_wait_s=self.estimated_wait_s(position),
-            )
-            await self.roster.tell([session.kiosk], update)
-        await self.roster.tell(list(self.roster.free_agents()), self.queue.state())
+        await self.queue.announce(self.roster, self.handling)
 
     async def _request_service(self, client: Client, message: RequestService) -> None:
         if client.session is not None:
@@ -427,29 +367,9 @@ class CallCentre:
         self.conductor.stop(session)
         if self.queue.leave(session):
             await self._queue_changed()
-        outcome = CallOutcome.INTERRUPTED if hold else CallOutcome.ENDED
-        if session.relay is not None:
-            await session.relay.close()
-            if session.relay.recorder.errors:
-                outcome = CallOutcome.FAILED
-        # Segment rows and workflow events are written before the session is closed.
-        await session.tasks.join()
-        # A change under way (evidence being written) finishes before the archive closes.
-        async with session.lock:
-            await self.keeper.chain_pending(session)
-        await self.db.end_session(
-            session.id, ended_at=datetime.now(UTC), end_reason=reason, status=outcome.value
-        )
-        if outcome is not CallOutcome.INTERRUPTED:
-            step = session.step
-            facts = session.context.to_dict()
-            await audit.note_session_facts(
-                self.db, session.id, facts, step.name if step.terminal else None
-            )
-        if session.relay is not None and session.t0 is not None:
+        outcome = await self.closer.close_part(session, reason, hold=hold)
+        if session.t0 is not None:
             self.handling.add(time.time() - session.t0)
-            chain = session.relay.recorder.chain
-            await self.closer.close(session.recording_ref(), session.flow, chain)
         logger.info("session %s: ended by %s (%s)", session.id, by, reason)
         self.sessions.pop(session.id, None)
         agent = session.agent

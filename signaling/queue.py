@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 from .errors import OutOfOrder, SignalingError
-from .protocol import QueueState
+from .protocol import QueuePosition, QueueState
+from .roster import Roster
 from .session import LiveSession
 
 #: The handling time assumed for the wait estimate until a call has ended today.
@@ -55,6 +56,19 @@ class WaitingQueue:
                 self._waiting.remove(session)
                 return session
         raise SignalingError(f'session "{session_id}" is not waiting')
+
+    async def announce(self, roster: Roster, handling: HandlingTimes) -> None:
+        """Tell each waiting kiosk its place and likely wait, and free agents the queue."""
+        waiting, working = list(self._waiting), roster.working()
+        for position, session in enumerate(waiting, start=1):
+            update = QueuePosition(
+                session_id=session.id,
+                position=position,
+                waiting=len(waiting),
+                estimated_wait_s=handling.estimated_wait_s(position, working),
+            )
+            await roster.tell([session.kiosk], update)
+        await roster.tell(list(roster.free_agents()), self.state())
 
     def state(self) -> QueueState:
         """The waiting customers, as agents see them."""

@@ -4,7 +4,7 @@ Real sign-ins on the running server: a kiosk device enrolled at ``/kiosk/enrol``
 agent, a supervisor, an auditor and an admin signed in at ``/console/login``, each in its
 own HTTP client with its own cookie jar, plus a client that never signed in. The rules
 checked here are those of the ``require(...)`` calls in ``agent_console`` and
-``kiosk_client``, ``signaling.hub.PERMISSIONS`` and docs/protocol.md.
+``kiosk_client``, ``signaling.admission.PERMISSIONS`` and docs/protocol.md.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ def test_each_role_may_send_exactly_the_messages_dispatch_handles() -> None:
     """The permission table and the typed dispatch name the same messages."""
     from typing import get_args
 
-    from signaling.hub import PERMISSIONS, CallerMessage
+    from signaling.admission import PERMISSIONS, CallerMessage
 
     permitted = {cls for allowed in PERMISSIONS.values() for cls in allowed}
     assert permitted == set(get_args(CallerMessage))
