@@ -1,9 +1,7 @@
 """The arrows between the packages, and the size of modules, as docs/architecture.md draws them.
 
 Imports are read with ``ast`` from every ``.py`` file of each package, lazy imports inside
-functions included, as ``tests/workflow/test_workflow_purity.py`` does for ``workflow``. A rule
-not met yet while the refactor of issue 10 is under way is a strict xfail: when the move that
-meets it lands the test passes, fails as XPASS, and its mark is taken off.
+functions included, as ``tests/workflow/test_workflow_purity.py`` does for ``workflow``.
 """
 
 from __future__ import annotations
@@ -105,18 +103,9 @@ RULES = [
         frozenset({"dualrec"}),
     ),
 ]
-#: Rules the refactor of issue 10 has not met yet, each with what will meet it. Empty now.
-NOT_YET: dict[str, str] = {}
 
 
-def _param(rule: Rule) -> object:
-    marks = (
-        [pytest.mark.xfail(strict=True, reason=NOT_YET[rule.name])] if rule.name in NOT_YET else []
-    )
-    return pytest.param(rule, id=rule.name.replace(" ", "-"), marks=marks)
-
-
-@pytest.mark.parametrize("rule", [_param(rule) for rule in RULES])
+@pytest.mark.parametrize("rule", RULES, ids=[rule.name.replace(" ", "-") for rule in RULES])
 def test_import_rule(rule: Rule) -> None:
     for package in rule.packages:
         # A rule over a package that is not there would pass by having nothing to check.
@@ -124,8 +113,7 @@ def test_import_rule(rule: Rule) -> None:
     assert rule.breaches() == {}
 
 
-def test_rules_name_only_real_exceptions() -> None:
-    assert set(NOT_YET) <= {rule.name for rule in RULES}
+def test_rules_name_only_our_packages() -> None:
     assert all(p in OURS for rule in RULES for p in rule.packages)
 
 
@@ -143,9 +131,6 @@ MAX_LINES = 400
 #: as "Over 400 lines because ...". Empty today; add a module only with its reason.
 LONG_MODULES: frozenset[str] = frozenset()
 REASON = re.compile(r"400 lines\b[^.]{0,40}?\b(because|since)\b\s*\S[^.]{15,}")
-SIZE_NOT_YET = {
-    "signaling": "signaling/hub.py is being split",
-}
 
 
 def _too_long(directory: str) -> dict[str, int]:
@@ -160,13 +145,7 @@ def _too_long(directory: str) -> dict[str, int]:
     }
 
 
-def _size_param(directory: str) -> object:
-    reason = SIZE_NOT_YET.get(directory)
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(directory, id=directory, marks=marks)
-
-
-@pytest.mark.parametrize("directory", [_size_param(d) for d in (*PACKAGES, "tests")])
+@pytest.mark.parametrize("directory", [*PACKAGES, "tests"])
 def test_no_module_over_400_lines(directory: str) -> None:
     assert _too_long(directory) == {}
 

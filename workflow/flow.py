@@ -7,23 +7,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
+from common import EvidenceKind, Language
 from workflow.errors import UnknownStep
 
 if TYPE_CHECKING:
     from workflow.risk import Questionnaire
 
-LANGUAGES: Final = ("zh-CN", "en")
-EVIDENCE_TYPES: Final = frozenset(
-    {
-        "spoken_confirmation",
-        "tick_confirmation",
-        "signature_image",
-        "questionnaire_answers",
-        "id_photo",
-        "document_acknowledged",
-        "consent",
-    }
-)
+#: The languages every text of a flow is written in (common's vocabulary, as strings).
+LANGUAGES: Final = tuple(language.value for language in Language)
+#: The evidence a step may require (common's vocabulary, as strings).
+EVIDENCE_TYPES: Final = frozenset(kind.value for kind in EvidenceKind)
 ABORT_EVENT: Final = "abort"
 ABORTED_STEP: Final = "aborted"
 
