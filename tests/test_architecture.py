@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.imports import imported_roots
+
 ROOT = Path(__file__).resolve().parent.parent
 #: The product packages, bottom first.
 PACKAGES = (
@@ -30,17 +32,6 @@ PACKAGES = (
 )
 OURS = frozenset(PACKAGES)
 MEDIA_LIBRARIES = frozenset({"av", "cv2", "boto3", "botocore", "numpy"})
-
-
-def _imported_roots(source: Path) -> set[str]:
-    """The top-level names a module imports (absolute imports; relative ones stay inside)."""
-    roots: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"), filename=str(source))):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-    return roots
 
 
 def _sources(package: str) -> list[Path]:
@@ -60,7 +51,7 @@ class Rule:
         found: dict[str, list[str]] = {}
         for package in self.packages:
             for source in _sources(package):
-                wrong = sorted((_imported_roots(source) & self.forbidden) - {package})
+                wrong = sorted((imported_roots(source) & self.forbidden) - {package})
                 if wrong:
                     found[str(source.relative_to(ROOT))] = wrong
         return found

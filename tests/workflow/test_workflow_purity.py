@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import workflow
+from tests.imports import imported_roots
 
 FORBIDDEN = frozenset({"aiohttp", "aiortc", "av", "sqlalchemy", "boto3", "botocore"})
 PACKAGE_DIR = Path(workflow.__file__).resolve().parent
-
-
-def _imported_roots(source: Path) -> set[str]:
-    roots: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"), filename=str(source))):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-    return roots
 
 
 def test_sources_import_no_io_libraries() -> None:
     sources = sorted(PACKAGE_DIR.rglob("*.py"))
     assert len(sources) >= 4
     offending = {
-        str(source.relative_to(PACKAGE_DIR)): sorted(_imported_roots(source) & FORBIDDEN)
+        str(source.relative_to(PACKAGE_DIR)): sorted(imported_roots(source) & FORBIDDEN)
         for source in sources
     }
     assert {name: roots for name, roots in offending.items() if roots} == {}
