@@ -1,4 +1,5 @@
-"""The leaf every dualrec package may import: its words, where recordings live, file digests.
+"""The leaf every dualrec package may import: its words, where recordings live, file digests,
+and free text made safe to keep (``redact``).
 
 Nothing here imports another dualrec package, aiohttp, aiortc, PyAV or SQLAlchemy.
 """
@@ -6,6 +7,7 @@ Nothing here imports another dualrec package, aiohttp, aiortc, PyAV or SQLAlchem
 from .colour import rgb_to_yuv
 from .hashing import sha256_file
 from .layout import CHAIN_FILE, MANIFEST_FILE, PART_PREFIX, RecordingLayout
+from .redact import MAX_REASON_CHARS, ReasonTooLong, checked_reason, redact
 from .tasks import BackgroundTasks
 from .vocabulary import (
     TTS_PLAYED,
@@ -21,6 +23,7 @@ from .vocabulary import (
 __all__ = [
     "CHAIN_FILE",
     "MANIFEST_FILE",
+    "MAX_REASON_CHARS",
     "PART_PREFIX",
     "TTS_PLAYED",
     "BackgroundTasks",
@@ -29,9 +32,12 @@ __all__ = [
     "MediaKind",
     "Party",
     "Presence",
+    "ReasonTooLong",
     "RecordingLayout",
     "Role",
     "browser_vocabulary",
+    "checked_reason",
+    "redact",
     "rgb_to_yuv",
     "sha256_file",
 ]

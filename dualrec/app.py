@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import tempfile
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
@@ -34,7 +35,7 @@ from signaling.hub import CallCentre
 from signaling.overview import CentreOverview
 from signaling.server import CENTRE, LAG, setup_signaling
 from signaling.webauth import WEB_SESSIONS, WebSessions
-from storage import Database
+from storage import Database, PersonalData
 from storage.objectstore import LocalStore, RecordingStore, TieredStore
 from storage.shipping_setup import open_shipper
 from workflow import load_flows
@@ -73,11 +74,11 @@ def create_app(settings: Settings) -> web.Application:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """The database, signing key, shipper, composite pool and call centre, while it runs."""
     settings = app[SETTINGS]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(_private_data_dir, settings)
     key = await asyncio.to_thread(load_or_create_signing_key, settings.signing_key_path)
     app[agent_console.TRUSTED_KEY] = key.public_key()
-    async with Database(settings.database) as db:
+    personal = await asyncio.to_thread(PersonalData.load_or_create, settings.personal_key_path)
+    async with Database(settings.database, personal=personal) as db:
         await _recover(db, settings.recordings_dir, key)
         app[DATABASE] = db
         app[kiosk_client.ENROLMENT] = DatabaseEnrolment(db)
@@ -110,6 +111,24 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await centre.shutdown()
             if shipper is not None:
                 await shipper.close()
+
+
+def _private_data_dir(settings: Settings) -> None:
+    """Make what the server keeps its own user's only (blocking).
+
+    The umask (process-wide, inherited by the composite worker) makes every file written
+    from now on 0600 and every folder 0700: the database, recordings, evidence, manifests,
+    keys and exports. The folders and database files of an earlier run are tightened too.
+    """
+    os.umask(0o077)
+    for folder in (settings.data_dir, settings.recordings_dir, settings.signing_key_path.parent):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+    if settings.database_url is None:
+        for suffix in ("", "-wal", "-shm"):
+            path = settings.data_dir / f"dualrec.db{suffix}"
+            if path.exists():
+                path.chmod(0o600)
 
 
 async def _audit_cache(app: web.Application) -> AsyncIterator[None]:

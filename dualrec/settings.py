@@ -68,6 +68,11 @@ class Settings:
         return self.data_dir / "keys" / "recording-signing-key.pem"
 
     @property
+    def personal_key_path(self) -> Path:
+        """The key that seals ID numbers in the database and keys their search (never in it)."""
+        return self.data_dir / "keys" / "personal-data.key"
+
+    @property
     def database(self) -> str:
         """The database URL in force."""
         if self.database_url:

@@ -33,7 +33,8 @@ async def load_interrupted(
         flow=get_flow(flows, stored.flow),
         kiosk=client,
         state=stored.workflow_state,
-        context=FlowContext(stored.workflow_context),
+        # The stored context holds the ID number sealed: opened here for the guards.
+        context=FlowContext(await db.workflow_context(stored.id)),
         part=stored.recording_parts + 1,
         evidence=EvidenceLedger(seq=await db.next_evidence_seq(stored.id) - 1),
     )

@@ -7,6 +7,7 @@ from .credentials import check_password_strength
 from .database import Database, normalise_url
 from .errors import Conflict, NotFound, StorageError, StorageUnavailable
 from .models import Base
+from .personal import PersonalData
 from .views import (
     CredentialView,
     EvidenceItemView,
@@ -28,6 +29,7 @@ __all__ = [
     "MediaKind",
     "NotFound",
     "Party",
+    "PersonalData",
     "RecordingFileView",
     "ReviewStatus",
     "ReviewView",

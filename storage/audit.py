@@ -1,16 +1,16 @@
 """What compliance auditors ask of the database: search, reviews, legal holds, session facts.
 
-The customer's ID number is never stored: only its SHA-256 (exact search) and its last
-four characters (partial search, and what pages show).
+The customer's ID number is searched through its keyed HMAC (exact search; the key is in
+the data folder, not the database: ``storage.personal``) and its last four characters
+(partial search, and what pages show). A query is turned into those at once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -20,7 +20,8 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, true
 from .database import Database
 from .errors import Conflict, StorageError
 from .models import CallSession, Review, parse_enum
-from .records import locked_session
+from .personal import PersonalData, mask_last4, normalise_id_number, stored_reason
+from .records import locked_session, note_customer
 from .views import ReviewStatus, ReviewView, SessionView
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "SearchPage",
     "add_review",
     "facets",
-    "id_number_sha256",
     "mask_last4",
     "note_session_facts",
     "search",
@@ -40,38 +40,23 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_PER_PAGE: Final = 100
-MAX_REASONS: Final = 2000
 _ID_CHARS = re.compile(r"[0-9A-Z]+")
 _CODE = re.compile(r"[\w.\- ]{1,100}")
 
 
-def normalise_id_number(number: str) -> str:
-    """The ID number as the workflow keeps it: trimmed, upper case (a final 'x' is 'X')."""
-    return number.strip().upper()
-
-
-def id_number_sha256(number: str) -> str:
-    """Hex SHA-256 of the normalised ID number: what an exact customer search matches."""
-    return hashlib.sha256(normalise_id_number(number).encode("utf-8")).hexdigest()
-
-
-def mask_last4(last4: str | None, length: int = 18) -> str:
-    """Stars then the last four characters (``**************1234``); "—" when unknown."""
-    if not last4:
-        return "—"
-    return "*" * max(length - len(last4), 0) + last4
-
-
 @dataclass(frozen=True)
 class CustomerQuery:
-    """A customer looked up by the full ID number (hashed at once) or by its last 4."""
+    """A customer looked up by the full ID number (matched by its keyed HMAC) or by its last 4.
 
-    sha256: str | None
+    The full number is held only for the search (never shown in a repr or a log).
+    """
+
+    number: str | None = field(repr=False)
     last4: str
 
     @classmethod
     def parse(cls, text: str) -> CustomerQuery:
-        """Parse what an auditor typed; only the hash and the last 4 are kept."""
+        """Parse what an auditor typed."""
         number = normalise_id_number(text)
         if not _ID_CHARS.fullmatch(number) or not (len(number) == 4 or 6 <= len(number) <= 30):
             raise StorageError(
@@ -80,12 +65,16 @@ class CustomerQuery:
             )
         if len(number) == 4:
             return cls(None, number)
-        return cls(id_number_sha256(number), number[-4:])
+        return cls(number, number[-4:])
+
+    def search_token(self, personal: PersonalData) -> str | None:
+        """The keyed HMAC the full number is matched by (None for a last-4 search)."""
+        return None if self.number is None else personal.search_token(self.number)
 
     @property
     def masked(self) -> str:
         """What logs and pages may show of the query."""
-        return mask_last4(self.last4) if self.sha256 else f"last 4: {self.last4}"
+        return mask_last4(self.last4) if self.number else f"last 4: {self.last4}"
 
 
 @dataclass(frozen=True)
@@ -202,7 +191,9 @@ def _whole(q: Mapping[str, str], name: str, default: int) -> int:
     return int(q[name])
 
 
-def _conditions(filters: SearchFilters, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+def _conditions(
+    filters: SearchFilters, zone: ZoneInfo, personal: PersonalData
+) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if filters.date_from:
         start = datetime.combine(filters.date_from, time(), zone).astimezone(UTC)
@@ -225,8 +216,9 @@ def _conditions(filters: SearchFilters, zone: ZoneInfo) -> list[ColumnElement[bo
     if filters.legal_hold is not None:
         where.append(CallSession.legal_hold.is_(filters.legal_hold))
     if filters.customer is not None:
-        if filters.customer.sha256 is not None:
-            where.append(CallSession.customer_id_sha256 == filters.customer.sha256)
+        token = filters.customer.search_token(personal)
+        if token is not None:
+            where.append(CallSession.customer_id_hmac == token)
         else:
             where.append(CallSession.customer_id_last4 == filters.customer.last4)
     return where
@@ -234,7 +226,7 @@ def _conditions(filters: SearchFilters, zone: ZoneInfo) -> list[ColumnElement[bo
 
 async def search(db: Database, filters: SearchFilters, *, timezone: str = "UTC") -> SearchPage:
     """The sessions matching ``filters``, newest first, one page of them."""
-    where = and_(true(), *_conditions(filters, ZoneInfo(timezone)))
+    where = and_(true(), *_conditions(filters, ZoneInfo(timezone), db.personal))
     query: Select[CallSession] = (
         select(CallSession)
         .where(where)
@@ -284,8 +276,9 @@ async def add_review(
     reasons = reasons.strip()
     if checked is not ReviewStatus.PASS and not reasons:
         raise StorageError(f"a {checked} verdict needs reasons")
-    if len(reasons) > MAX_REASONS or "\x00" in reasons:
-        raise StorageError(f"reasons may have at most {MAX_REASONS} characters")
+    if "\x00" in reasons:
+        raise StorageError("reasons must not hold NUL characters")
+    reasons = stored_reason("reasons", reasons)
     if not reviewer.strip() or len(reviewer) > 100:
         raise StorageError("reviewer must be a name of 1 to 100 characters")
     async with db._transaction() as session:
@@ -324,15 +317,11 @@ async def set_legal_hold(db: Database, session_id: str, on: bool) -> SessionView
 async def note_session_facts(
     db: Database, session_id: str, context: Mapping[str, Any], outcome: str | None
 ) -> None:
-    """Keep what auditors search by from a session's workflow context (the ID only hashed)."""
-    number = context.get("id_number")
+    """Keep what auditors search by from a session's workflow context (the ID as its HMAC)."""
     product = context.get("product_code")
     async with db._transaction() as session:
         row = await locked_session(session, session_id)
-        if isinstance(number, str) and number.strip():
-            normalised = normalise_id_number(number)
-            row.customer_id_sha256 = id_number_sha256(normalised)
-            row.customer_id_last4 = normalised[-4:]
+        note_customer(row, db.personal, dict(context))
         if isinstance(product, str) and product.strip():
             row.product_code = product.strip()[:50]
         if outcome is not None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from .errors import NotFound, StorageError
 from .models import OPEN_STATUSES, CallSession, open_sessions_query, parse_enum
+from .personal import stored_reason
 from .records import locked_session
 from .views import SessionDetail, SessionStatus, SessionView
 
@@ -85,6 +86,7 @@ class CallSessions:
     ) -> SessionView:
         """Close an open (or interrupted) session as ended (or failed)."""
         new_status = parse_enum(SessionStatus, status, "end status")
+        end_reason = stored_reason("end reason", end_reason)
         if new_status in OPEN_STATUSES:
             raise StorageError(f'cannot end a session with status "{new_status}"')
         async with self._transaction() as session:

@@ -22,6 +22,7 @@ from .call_sessions import CallSessions
 from .credentials import Credentials
 from .errors import StorageError, StorageUnavailable
 from .migrations import SchemaState, SchemaUpgrade
+from .personal import PersonalData
 from .records import SessionRecords
 
 _PG, _SQLITE = "postgresql+asyncpg", "sqlite+aiosqlite"
@@ -67,8 +68,17 @@ def _sqlite_on_begin(connection: Any) -> None:
 class Database(Credentials, CallSessions, SessionRecords):
     """The audit database behind an async SQLAlchemy engine (SQLite or PostgreSQL)."""
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
-        """Build the engine for ``url``; nothing connects until :meth:`start`."""
+    def __init__(
+        self, url: str, *, schema: str | None = None, personal: PersonalData | None = None
+    ) -> None:
+        """Build the engine for ``url``; nothing connects until :meth:`start`.
+
+        ``personal`` seals ID numbers (the server passes its key file's; without it, a key
+        of this process only, for tools and tests that never reopen sealed values, and
+        never used to seal rows an upgrade converts).
+        """
+        self.personal = PersonalData.ephemeral() if personal is None else personal
+        self._upgrade_key = personal
         url = normalise_url(url)
         connect_args: dict[str, Any] = {}
         sqlite = url.startswith("sqlite")
@@ -96,7 +106,7 @@ class Database(Credentials, CallSessions, SessionRecords):
         """Migrate the schema to the newest revision; a quick no-op when it is there."""
         try:
             async with self._engine.connect() as connection:
-                return await connection.run_sync(migrations.upgrade)
+                return await connection.run_sync(migrations.upgrade, self._upgrade_key)
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             raise _translate(exc) from exc
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from common import MediaKind, Party, Role
 
 from .errors import StorageError
+from .personal import masked_context
 from .views import (
     CredentialView,
     EvidenceItemView,
@@ -78,13 +79,18 @@ def _enum(enum: type[StrEnum], length: int) -> Enum:
 
 def _snapshot(view: type[_View], row: Base) -> _View:
     """Copy the view's fields off an ORM row, so callers never touch the session."""
-    return view(**{f.name: _utc(getattr(row, f.name)) for f in fields(view)})
+    return view(**{f.name: _outward(getattr(row, f.name)) for f in fields(view)})
 
 
-def _utc(value: Any) -> Any:
+def _outward(value: Any) -> Any:
     # A row not reloaded since the flush still holds the caller's datetime,
     # perhaps in another zone: views always carry UTC, as rows read back do.
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    # Contexts and event data: ID numbers only masked (storage.personal opens them).
+    if isinstance(value, dict):
+        return masked_context(value)
+    return value
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -169,19 +175,20 @@ class CallSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    end_reason: Mapped[str | None] = mapped_column(String(200))
+    end_reason: Mapped[str | None] = mapped_column(String(500))
     flow: Mapped[str] = mapped_column(String(50))
     workflow_state: Mapped[str] = mapped_column(String(50))
     recording_dir: Mapped[str | None] = mapped_column(String(300))
     # The workflow's facts and evidence references, stored with every change so that a
-    # session cut by a restart resumes where it was.
+    # session cut by a restart resumes where it was; the ID number in it only sealed.
     workflow_context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Recording parts started: 1 for an uninterrupted call, one more per resumption.
     recording_parts: Mapped[int] = mapped_column(Integer, default=0)
     # What auditors search by, filled in as the workflow learns it. The customer's ID
-    # number is kept only as its SHA-256 (exact search) and its last 4 characters.
+    # number is kept only as its keyed HMAC (exact search; the key is not in the
+    # database, see storage.personal) and its last 4 characters.
     product_code: Mapped[str | None] = mapped_column(String(50), default=None, index=True)
-    customer_id_sha256: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    customer_id_hmac: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     customer_id_last4: Mapped[str | None] = mapped_column(String(4), default=None)
     #: The terminal step the workflow reached (or None while open or if cut short).
     outcome: Mapped[str | None] = mapped_column(String(50), default=None, index=True)

@@ -1,4 +1,9 @@
-"""Appending to a session's records: workflow events, evidence and recording files."""
+"""Appending to a session's records: workflow events, evidence and recording files.
+
+Contexts and event data are sealed here on their way in (``storage.personal``): the ID
+number is stored only encrypted, with its keyed search token and last four on the session.
+Reasons are bounded and their ID numbers masked before they are stored.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from .models import (
     WorkflowEvent,
     parse_enum,
 )
+from .personal import SEALED_KEYS, PersonalData, normalise_id_number, stored_reason
 from .views import EvidenceItemView, RecordingFileView, WorkflowEventView
 
 logger = logging.getLogger(__name__)
@@ -34,11 +40,32 @@ async def locked_session(session: AsyncSession, id: str) -> CallSession:
     return row
 
 
+def note_customer(row: CallSession, personal: PersonalData, context: dict[str, Any]) -> None:
+    """Keep the search token and last four of the context's clear ID number on the session."""
+    for key in SEALED_KEYS:
+        number = context.get(key)
+        if isinstance(number, str) and number.strip() and "*" not in number:
+            row.customer_id_hmac = personal.search_token(number)
+            row.customer_id_last4 = normalise_id_number(number)[-4:]
+
+
 class SessionRecords:
     """The appending half of Database (a mixin: Database provides the transactions)."""
 
+    #: Seals the personal data of every context and event written (set by Database).
+    personal: PersonalData
+
     def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         raise NotImplementedError
+
+    async def workflow_context(self, session_id: str) -> dict[str, Any]:
+        """The session's stored workflow context, opened: for a call that resumes."""
+        async with self._transaction() as session:
+            row = await session.get(CallSession, session_id)
+            if row is None:
+                raise NotFound("session", session_id)
+            stored = dict(row.workflow_context or {})
+        return self.personal.open_context(stored)
 
     async def add_workflow_event(
         self,
@@ -58,7 +85,10 @@ class SessionRecords:
         """Append the session's next workflow event and move its workflow_state to ``target``.
 
         With ``context`` the session's stored context becomes it, in the same transaction.
+        Its ID number and that of ``data`` are stored sealed; ``reason`` bounded and masked.
         """
+        if reason is not None:
+            reason = stored_reason("reason", reason)
         async with self._transaction() as session:
             # The row lock serialises concurrent appends to one session on PostgreSQL
             # (SQLite transactions are already serialised by BEGIN IMMEDIATE).
@@ -76,14 +106,15 @@ class SessionRecords:
                 at=at,
                 offset_ms=offset_ms,
                 reason=reason,
-                data=dict(data or {}),
-                context=dict(context or {}),
+                data=self.personal.seal_context(data or {}),
+                context=self.personal.seal_context(context or {}),
                 part=part,
             )
             session.add(record)
             row.workflow_state = target
             if context is not None:
-                row.workflow_context = dict(context)
+                row.workflow_context = dict(record.context)
+                note_customer(row, self.personal, context)
             await session.flush()
             view = record.view()
         logger.info("session %s: workflow %s -> %s on %s", session_id, source, target, event)
@@ -167,7 +198,8 @@ class SessionRecords:
             )
             session.add(item)
             if context is not None:
-                row.workflow_context = dict(context)
+                row.workflow_context = self.personal.seal_context(context)
+                note_customer(row, self.personal, context)
             try:
                 await session.flush()
             except sa_exc.IntegrityError as exc:

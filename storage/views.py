@@ -65,7 +65,7 @@ class SessionView:
     workflow_context: dict[str, Any] = field(default_factory=dict)
     recording_parts: int = 0
     product_code: str | None = None
-    customer_id_sha256: str | None = None
+    customer_id_hmac: str | None = None
     customer_id_last4: str | None = None
     outcome: str | None = None
     review_status: ReviewStatus = ReviewStatus.UNREVIEWED

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
 
 from aiohttp import web
 
-from common import sha256_file
+from common import MAX_REASON_CHARS, redact, sha256_file
 from media import public_key_pem
 from media.verify import VerifyReport
 from signaling.webauth import USER
@@ -19,12 +22,13 @@ from ..export import build_package, package_name
 from ..keys import AUDIT_CACHE, DATABASE, TRUSTED_KEY
 from ..recordings import RecordingCache, part_prefix
 from ..rendering import TEMPLATES
-from .access import auditor, customer_masked, facts, form_with_csrf, load, log, redact
+from .access import auditor, customer_masked, facts, form_with_csrf, load, log
 
 logger = logging.getLogger(__name__)
 
 BASE = "/audit/sessions/{id}"
-_MAX_HOLD_REASON = 500
+# Bytes read and sent at a time when streaming an evidence package.
+_CHUNK = 1 << 20
 
 routes = web.RouteTableDef()
 
@@ -32,14 +36,14 @@ routes = web.RouteTableDef()
 @routes.post(BASE + "/review")
 @auditor
 async def review(request: web.Request) -> web.Response:
-    """Record a verdict with its reasons (ID numbers in them masked)."""
+    """Record a verdict with its reasons (bounded, ID numbers masked, by storage)."""
     form = await form_with_csrf(request)
     detail = await load(request)
     made = await audit.add_review(
         request.app[DATABASE],
         detail.session.id,
         verdict=form.get("verdict", ""),
-        reasons=redact(form.get("reasons", "")),
+        reasons=form.get("reasons", ""),
         reviewer=request[USER].name,
     )
     await log(request, "review", detail.session.id, verdict=str(made.verdict), review=made.id)
@@ -52,11 +56,15 @@ async def legal_hold(request: web.Request) -> web.Response:
     """Set or lift a legal hold, with a reason; on the stored objects too where possible."""
     form = await form_with_csrf(request)
     detail = await load(request)
-    action, reason = form.get("action", ""), redact(form.get("reason", "").strip())
+    action, reason = form.get("action", ""), form.get("reason", "").strip()
     if action not in ("set", "lift"):
         raise web.HTTPBadRequest(text=f"action must be set or lift, got {action[:20]!r}")
-    if not reason or len(reason) > _MAX_HOLD_REASON:
-        raise web.HTTPBadRequest(text="a legal hold needs a reason (1 to 500 characters)")
+    if not reason or len(reason) > MAX_REASON_CHARS:
+        raise web.HTTPBadRequest(
+            text=f"a legal hold needs a reason (1 to {MAX_REASON_CHARS} characters)"
+        )
+    # Kept in the access log: ID numbers typed into it masked first.
+    reason = redact(reason)
     on = action == "set"
     await audit.set_legal_hold(request.app[DATABASE], detail.session.id, on)
     held = await asyncio.to_thread(_hold_objects, request.app[AUDIT_CACHE], detail, on)
@@ -67,8 +75,12 @@ async def legal_hold(request: web.Request) -> web.Response:
 
 @routes.post(BASE + "/export")
 @auditor
-async def export(request: web.Request) -> web.FileResponse:
-    """The session's evidence package (a zip a regulator can check on its own)."""
+async def export(request: web.Request) -> web.StreamResponse:
+    """The session's evidence package (a zip a regulator can check on its own).
+
+    The zip is built in the cache, then unlinked as soon as it is open for sending: it
+    leaves no copy behind, whether the download completes or not.
+    """
     await form_with_csrf(request)
     detail = await load(request)
     cache, key = request.app[AUDIT_CACHE], request.app[TRUSTED_KEY]
@@ -91,11 +103,15 @@ async def export(request: web.Request) -> web.FileResponse:
     )
     name = package_name(detail)
     out = cache.root / "exports" / f"{secrets.token_hex(6)}-{name}"
-    await asyncio.to_thread(out.parent.mkdir, parents=True, exist_ok=True)
-    await asyncio.to_thread(
-        build_package, cache, detail, reports, summary, public_key_pem(key), out
-    )
-    digest = await asyncio.to_thread(sha256_file, out)
+    await asyncio.to_thread(out.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
+    try:
+        await asyncio.to_thread(
+            build_package, cache, detail, reports, summary, public_key_pem(key), out
+        )
+        digest = await asyncio.to_thread(sha256_file, out)
+        package = await asyncio.to_thread(_open_unlinked, out)
+    finally:
+        await asyncio.to_thread(out.unlink, missing_ok=True)
     await log(
         request,
         "export",
@@ -108,7 +124,21 @@ async def export(request: web.Request) -> web.FileResponse:
         "Content-Type": "application/zip",
         "Content-Disposition": f'attachment; filename="{name}"',
     }
-    return web.FileResponse(out, headers=headers)
+    with package:
+        response = web.StreamResponse(headers=headers)
+        response.content_length = os.fstat(package.fileno()).st_size
+        await response.prepare(request)
+        while chunk := await asyncio.to_thread(package.read, _CHUNK):
+            await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+def _open_unlinked(path: Path) -> BinaryIO:
+    """``path`` open for reading and already removed: the open file is its only copy."""
+    package = path.open("rb")
+    path.unlink()
+    return package
 
 
 def _hold_objects(cache: RecordingCache, detail: SessionDetail, on: bool) -> int:

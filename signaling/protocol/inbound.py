@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from common import EvidenceKind, Language, Role
+from common import EvidenceKind, Language, Role, checked_reason
 from common import Presence as PresenceState
 
 from .wire import MAX_MESSAGE_BYTES, Message, require_text, type_name
@@ -22,6 +22,13 @@ KIOSK_EVIDENCE: dict[str, type] = {
 
 _LANGUAGES = tuple(language.value for language in Language)
 _PRESENCE = tuple(state.value for state in PresenceState)
+
+
+def _keep_reason(message: Message, reason: str) -> None:
+    """Bound a typed reason (ReasonTooLong is a ValueError) and mask the ID numbers in it,
+    before anything logs, echoes or stores it."""
+    # The message is frozen; this is its own validation, before anyone holds it.
+    object.__setattr__(message, "reason", checked_reason("reason", reason))
 
 
 def _check_language(language: str) -> None:
@@ -102,6 +109,8 @@ class WorkflowEventMessage(Message):
 
     def __post_init__(self) -> None:
         require_text("event", self.event, 50)
+        if self.reason is not None:
+            _keep_reason(self, self.reason)
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,9 @@ class Hangup(Message):
 
     type: ClassVar[str] = "hangup"
     reason: str = "hangup"
+
+    def __post_init__(self) -> None:
+        _keep_reason(self, self.reason)
 
 
 CLIENT_MESSAGES: tuple[type[Message], ...] = (

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -33,6 +33,9 @@ from sqlalchemy import (
 
 from ..errors import StorageError
 from .baseline import baseline_metadata
+
+if TYPE_CHECKING:
+    from ..personal import PersonalData
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +122,11 @@ def current_revision(connection: Connection) -> SchemaState:
     return SchemaState(revision, head_revision(), unversioned)
 
 
-def upgrade(connection: Connection) -> SchemaUpgrade:
+def upgrade(connection: Connection, personal: PersonalData | None = None) -> SchemaUpgrade:
     """Migrate the database on ``connection`` (not in a transaction) to the newest revision.
 
-    Idempotent, and fast when the database is there already.
+    Idempotent, and fast when the database is there already. ``personal`` seals the ID
+    numbers rows stored in clear before revision 0003.
     """
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
@@ -135,7 +139,7 @@ def upgrade(connection: Connection) -> SchemaUpgrade:
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
                 )
-            result = _upgrade(connection)
+            result = _upgrade(connection, personal)
             if sqlite and result.changed:
                 _check_foreign_keys(connection)
     finally:
@@ -149,7 +153,7 @@ def upgrade(connection: Connection) -> SchemaUpgrade:
     return result
 
 
-def _upgrade(connection: Connection) -> SchemaUpgrade:
+def _upgrade(connection: Connection, personal: PersonalData | None) -> SchemaUpgrade:
     before = MigrationContext.configure(connection).get_current_revision()
     head = head_revision()
     if before == head:
@@ -164,6 +168,7 @@ def _upgrade(connection: Connection) -> SchemaUpgrade:
             f"does not know (newest: {head}); was it upgraded by a newer version?"
         ) from exc
     config = _config(connection)
+    config.attributes["personal"] = personal
     adopted = before is None and inspect(connection).has_table("sessions")
     try:
         if adopted:

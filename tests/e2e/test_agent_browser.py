@@ -232,7 +232,9 @@ async def test_agent_takes_a_card_opening_call_in_the_browser(server: RunningSer
         "customer_confirmed",
         "signature_captured",
     ]
-    assert detail.session.workflow_context["id_number"] == CUSTOMER["id_number"]
+    # Stored sealed: the session opens to the number the agent typed.
+    stored = await server.db.workflow_context(detail.session.id)
+    assert stored["id_number"] == CUSTOMER["id_number"]
     kinds = {e.kind for e in detail.evidence}
     assert {"id_photo", "spoken_confirmation", "signature_image", "consent"} <= kinds
     job = server.centre.composite_jobs.get(session_id)

@@ -11,6 +11,7 @@ from pathlib import Path
 from playwright.async_api import Page
 from sqlalchemy import text
 
+from agent_console import CUSTOMER
 from dualrec.app import RECORDINGS
 from media import load_or_create_signing_key
 from media.verify import verify_recording
@@ -52,7 +53,7 @@ async def test_auditor_searches_replays_reviews_holds_and_exports(
     sid = run.session_id
     await composite_signed(server, sid)
     detail = await server.db.get_session(sid)
-    full_id = detail.session.workflow_context["id_number"]
+    full_id = str(CUSTOMER["id_number"])
     masked = "*" * (len(full_id) - 4) + full_id[-4:]
     await note_session_facts(
         server.db, sid, detail.session.workflow_context, detail.session.workflow_state

@@ -242,7 +242,9 @@ async def test_a_browser_kiosk_and_a_browser_agent_sign_for_a_product(
     )
     assert [e.event for e in detail.events] == PATH
     assert detail.session.workflow_context["risk_level"] == "C4"
-    assert detail.session.workflow_context["id_number"] == CUSTOMER["id_number"]
+    # Stored sealed: the session opens to the number the agent typed.
+    context = await server.db.workflow_context(detail.session.id)
+    assert context["id_number"] == CUSTOMER["id_number"]
     kinds = {item.kind for item in detail.evidence}
     assert {
         "id_photo",

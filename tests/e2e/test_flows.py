@@ -23,7 +23,7 @@ from signaling import EvidenceMessage
 from storage import SessionDetail
 from synthetic import AGENT_LOOK, KIOSK_LOOK
 from tests.support import RunningServer, run_flow
-from workflow import load_flows
+from workflow import load_flows, mask_id
 
 FLOWS = load_flows()
 PATHS = {
@@ -191,7 +191,9 @@ async def test_each_flow_runs_to_its_end(server: RunningServer, service: str) ->
     # The stored context is the last event's, and it holds the facts the agent entered.
     context = detail.session.workflow_context
     assert context == detail.events[-1].context
-    assert context["id_number"] == CUSTOMER["id_number"] and context["name"] == "张伟"
+    assert context["id_number"] == mask_id(str(CUSTOMER["id_number"])) and context["name"] == "张伟"
+    opened = await server.db.workflow_context(run.session_id)
+    assert opened["id_number"] == CUSTOMER["id_number"]
     manifest = check_evidence(detail, folder)
     assert manifest["part"] == 1 and len(manifest["evidence"]) == len(detail.evidence)
     report = await asyncio.to_thread(

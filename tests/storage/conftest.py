@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from storage import Database, normalise_url
+from storage import Database, PersonalData, normalise_url
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -25,10 +25,12 @@ class Target:
 
     url: str
     schema: str | None = None
+    #: One personal-data key per target, so a reopened Database opens what it sealed.
+    personal: PersonalData = field(default_factory=PersonalData.ephemeral)
 
     def database(self) -> Database:
         """A new (not yet started) Database on this target."""
-        return Database(self.url, schema=self.schema)
+        return Database(self.url, schema=self.schema, personal=self.personal)
 
 
 async def _execute(url: str, statement: str) -> None:

@@ -59,12 +59,13 @@ def ids(page: SearchPage) -> set[str]:
     return {s.id for s in page.sessions}
 
 
-async def test_session_facts_keep_only_the_hash_and_the_last_four(db: Database) -> None:
+async def test_session_facts_keep_only_the_keyed_hmac_and_the_last_four(db: Database) -> None:
     session_id = await recorded(
         db, context={"id_number": ID_B.lower(), "product_code": "WM2025-017", "name": "张伟"}
     )
     view = (await db.get_session(session_id)).session
-    assert view.customer_id_sha256 == hashlib.sha256(ID_B.encode()).hexdigest()
+    assert view.customer_id_hmac == db.personal.search_token(ID_B)
+    assert view.customer_id_hmac != hashlib.sha256(ID_B.encode()).hexdigest()
     assert view.customer_id_last4 == "002X"
     assert view.product_code == "WM2025-017"
     assert view.outcome == "purchase_confirmed"
@@ -143,7 +144,7 @@ def test_bad_filters_are_named(query: dict[str, str], message: str) -> None:
         SearchFilters.from_query(query)
 
 
-def test_the_customer_query_keeps_no_full_number() -> None:
+def test_the_customer_query_shows_no_full_number() -> None:
     query = CustomerQuery.parse(f" {ID_A} ")
     assert query.last4 == "1236" and ID_A not in repr(query)
     assert query.masked == "**************1236"
