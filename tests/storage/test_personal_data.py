@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from storage.audit import CustomerQuery, SearchFilters
 
 from .conftest import Target
 from .test_migrations import on_connection
+from .test_workflow_records import started
 
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 ID = "11010519491231002X"
@@ -29,17 +29,7 @@ MASKED = "**************002X"
 
 async def session_with_identity(db: Database, reason: str | None = None) -> str:
     """An active session whose identity step recorded the customer's ID number."""
-    session_id = uuid.uuid4().hex
-    await db.create_session(
-        id=session_id,
-        service="card_opening",
-        branch="BJ-001",
-        kiosk_name="K1",
-        flow="card_opening",
-        workflow_state="identity_check",
-        created_at=T0,
-    )
-    await db.start_session(session_id, agent_name="A1", started_at=T0, recording_dir=session_id)
+    session_id = await started(db)
     facts = {"name": "张伟", "id_number": ID.lower()}
     await db.add_workflow_event(
         session_id,
