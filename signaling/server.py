@@ -123,8 +123,11 @@ async def _serve(app: web.Application, ws: web.WebSocketResponse, socket: OpenSo
     join_by = loop.time() + app[OPEN_SOCKETS].join_timeout_s
     try:
         while True:
-            wait = None if client.role is not None else max(join_by - loop.time(), 0.0)
+            # An unjoined socket has until ``join_by``, however much it sends meanwhile.
+            wait = None if client.role is not None else join_by - loop.time()
             try:
+                if wait is not None and wait <= 0:
+                    raise TimeoutError
                 frame = await ws.receive(timeout=wait)
             except TimeoutError:
                 limit = app[OPEN_SOCKETS].join_timeout_s
