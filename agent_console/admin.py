@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from common import Role
+from signaling.sockets import OPEN_SOCKETS
 from signaling.webauth import USER, WEB_SESSIONS, check_csrf, require
 from storage import (
     Database,
@@ -81,6 +82,7 @@ async def change(request: web.Request) -> web.Response:
             role = _role(str(form.get("role", "")), tuple(Role))
             await db.revoke_credential(role, name)
             request.app[WEB_SESSIONS].drop_user(role, name)
+            request.app[OPEN_SOCKETS].close_account(role, name)
             details = {"role": role, "revoked": True}
             shown = {"added": None}
         else:

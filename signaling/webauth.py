@@ -21,6 +21,8 @@ from aiohttp import web
 
 from common import Role
 
+from .sockets import OPEN_SOCKETS
+
 #: The cookie of each kind of page; a browser may hold both.
 STAFF_COOKIE = "dualrec_console"
 KIOSK_COOKIE = "dualrec_kiosk"
@@ -144,6 +146,7 @@ def sign_out(response: web.StreamResponse, request: web.Request, user: WebUser) 
     """End the web session of ``request`` and clear its cookie."""
     cookie = cookie_for(user.role)
     request.app[WEB_SESSIONS].drop(request.cookies.get(cookie))
+    request.app[OPEN_SOCKETS].close_signed_in(user)  # its page's sockets go with it
     response.del_cookie(cookie, path="/")
 
 
