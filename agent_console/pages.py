@@ -7,6 +7,7 @@ from aiohttp import web
 from . import admin
 from . import web as console
 from .audit import action_routes, replay_routes, search_routes
+from .media_views import MEDIA_VIEWS, RecentViews
 from .rendering import TEMPLATES, environment
 
 
@@ -16,6 +17,7 @@ def setup_console(app: web.Application) -> None:
     The application fills the keys of ``agent_console.keys`` when the server starts.
     """
     app[TEMPLATES] = environment()
+    app[MEDIA_VIEWS] = RecentViews()
     for routes in (console.routes, admin.routes, search_routes, replay_routes, action_routes):
         app.add_routes(routes)
     app.router.add_static("/console/static", console.STATIC)

@@ -13,11 +13,21 @@ from typing import Any
 from aiohttp import web
 
 from common import RecordingLayout, Role
+from signaling.accounts import staff_sign_in
 from signaling.overview import LiveCalls
-from signaling.webauth import USER, WebUser, check_csrf, require, sign_in, sign_out
+from signaling.throttle import SIGN_IN_THROTTLE, TooManyAttempts
+from signaling.webauth import (
+    USER,
+    check_csrf,
+    check_pre_sign_in,
+    require,
+    sign_in,
+    sign_out,
+)
 from storage import SessionDetail, access_log
 
 from .keys import DATABASE, LIVE_CALLS, RECORDINGS_DIR
+from .media_views import log_media_view
 from .rendering import render
 
 #: Where each role lands after signing in.
@@ -30,12 +40,6 @@ HOME = {
 #: Who may fetch a session's evidence files (an agent only while in that session's call).
 EVIDENCE_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR)
 STATIC = Path(__file__).resolve().parent / "static"
-#: The workspace's scripts, styles, media and socket all come from this server.
-PAGE_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-)
 
 routes = web.RouteTableDef()
 
@@ -48,16 +52,19 @@ async def login_page(request: web.Request) -> web.Response:
 
 @routes.post("/console/login")
 async def login(request: web.Request) -> web.Response:
-    """Sign a member of staff in with their name and password."""
+    """Sign a member of staff in with their name and password (throttled, see accounts)."""
+    check_pre_sign_in(request)
     form = await request.post()
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
-    db = request.app[DATABASE]
-    credential = None
-    if name and password and len(password) <= 1000:
-        credential = await db.check_password(name, password)
-    if credential is None or str(credential.role) not in Role.staff():
-        # The same answer for an unknown name and a wrong password.
-        await access_log.append(db, name[:100] or "?", "unknown", "login_failed", "console")
+    try:
+        user = await staff_sign_in(
+            request.app[DATABASE], request.app[SIGN_IN_THROTTLE], name, password, request.remote
+        )
+    except TooManyAttempts as exc:
+        response = render(request, "login.html", status=429, error=exc.page_text(), name="")
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+    if user is None:
         return render(
             request,
             "login.html",
@@ -65,8 +72,6 @@ async def login(request: web.Request) -> web.Response:
             error="The name or the password is wrong. 用户名或密码错误。",
             name=name[:100],
         )
-    user = WebUser(credential.name, Role(credential.role), credential.branch)
-    await access_log.append(db, user.name, user.role, "login", "console")
     response = web.HTTPSeeOther(HOME[user.role])
     sign_in(response, request, user)
     raise response
@@ -91,9 +96,7 @@ async def console_home(request: web.Request) -> web.Response:
     """An agent's workspace; a supervisor's dashboard of the queue and sessions."""
     live = request.app[LIVE_CALLS]
     if request[USER].role == Role.AGENT:
-        response = render(request, "agent.html", services=live.service_titles())
-        response.headers["Content-Security-Policy"] = PAGE_POLICY
-        return response
+        return render(request, "agent.html", services=live.service_titles())
     sessions = await request.app[DATABASE].list_sessions(limit=50)
     return render(
         request, "dashboard.html", queue=live.waiting(), active=live.calls(), sessions=sessions
@@ -104,9 +107,7 @@ async def console_home(request: web.Request) -> web.Response:
 @require(Role.SUPERVISOR, Role.ADMIN)
 async def supervisor_page(request: web.Request) -> web.Response:
     """The live supervision page (it polls the overview)."""
-    response = render(request, "supervisor.html")
-    response.headers["Content-Security-Policy"] = PAGE_POLICY
-    return response
+    return render(request, "supervisor.html")
 
 
 @routes.get("/console/api/overview")
@@ -119,8 +120,19 @@ async def overview(request: web.Request) -> web.Response:
 @routes.get("/console/sessions/{id}")
 @require(*Role.staff())
 async def session_page(request: web.Request) -> web.Response:
-    """One session: its recording parts, workflow timeline and evidence."""
-    detail = await request.app[DATABASE].get_session(request.match_info["id"])
+    """One session: its recording parts, workflow timeline and evidence.
+
+    An agent sees only the sessions they took (or hold for a resume); supervisors,
+    auditors and admins see any.
+    """
+    session_id = request.match_info["id"]
+    user = request[USER]
+    detail = await request.app[DATABASE].get_session(session_id)
+    if user.role == Role.AGENT and user.name not in (
+        detail.session.agent_name,
+        request.app[LIVE_CALLS].agent_of(session_id),
+    ):
+        raise web.HTTPForbidden(text="an agent sees the sessions of their own calls only")
     parts = max(detail.session.recording_parts, 1)
     try:
         part = int(request.query.get("part", parts))
@@ -128,7 +140,6 @@ async def session_page(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text='"part" must be a whole number') from None
     if not 1 <= part <= parts:
         raise web.HTTPNotFound(text=f"the recording has parts 1 to {parts}")
-    user = request[USER]
     await access_log.append(
         request.app[DATABASE], user.name, user.role, "view", detail.session.id, {"part": part}
     )
@@ -164,13 +175,9 @@ async def evidence_file(request: web.Request) -> web.StreamResponse:
     path = (RecordingLayout(session_id, item.part).directory(root) / item.file).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise web.HTTPNotFound(text="the evidence file is missing")
-    await access_log.append(
-        request.app[DATABASE], user.name, user.role, "view", session_id, {"evidence": seq}
-    )
-    return web.FileResponse(
-        path,
-        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
-    )
+    await log_media_view(request, session_id, f"evidence {seq}", item.part, evidence=seq)
+    # Cache-Control: no-store and nosniff come with every response (dualrec.security_headers).
+    return web.FileResponse(path)
 
 
 def live_overview(live: LiveCalls) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from signaling.closing import close_interrupted_part
 from signaling.hub import CallCentre
 from signaling.overview import CentreOverview
 from signaling.server import CENTRE, LAG, setup_signaling
+from signaling.throttle import SIGN_IN_THROTTLE, MemoryThrottle
 from signaling.webauth import WEB_SESSIONS, WebSessions
 from storage import Database, PersonalData
 from storage.objectstore import LocalStore, RecordingStore, TieredStore
@@ -41,6 +42,8 @@ from storage.shipping_setup import open_shipper
 from workflow import load_flows
 
 from .http_errors import error_statuses
+from .request_log import RUNNER_OPTIONS
+from .security_headers import setup_security_headers
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,14 +54,16 @@ DATABASE = agent_console.DATABASE
 #: Where the recordings are read back from (the local folder, or object storage).
 RECORDINGS = web.AppKey("recordings", RecordingStore)
 
-__all__ = ["CENTRE", "DATABASE", "RECORDINGS", "SETTINGS", "create_app"]
+__all__ = ["CENTRE", "DATABASE", "RECORDINGS", "RUNNER_OPTIONS", "SETTINGS", "create_app"]
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the dualrec server application."""
     app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[error_statuses])
+    setup_security_headers(app)
     app[SETTINGS] = settings
     app[WEB_SESSIONS] = WebSessions()
+    app[SIGN_IN_THROTTLE] = MemoryThrottle()
     app[RECORDINGS] = LocalStore(settings.recordings_dir)
     app[agent_console.RECORDINGS_DIR] = settings.recordings_dir
     app[agent_console.TIMEZONE] = settings.timezone
@@ -81,7 +86,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     async with Database(settings.database, personal=personal) as db:
         await _recover(db, settings.recordings_dir, key)
         app[DATABASE] = db
-        app[kiosk_client.ENROLMENT] = DatabaseEnrolment(db)
+        app[kiosk_client.ENROLMENT] = DatabaseEnrolment(db, app[SIGN_IN_THROTTLE])
         # With object storage: segments ship as they close, reads fall back to it.
         shipper = await open_shipper(settings, db)
         if shipper is not None:

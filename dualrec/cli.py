@@ -47,13 +47,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
     from aiohttp import web
 
-    from dualrec.app import create_app
+    from dualrec.app import RUNNER_OPTIONS, create_app
 
     settings = _settings(args)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, **RUNNER_OPTIONS)
     return 0
 
 

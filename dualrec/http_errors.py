@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 
 from media import MediaError
 from signaling import SignalingError
+from signaling.throttle import TooManyAttempts
 from storage import Conflict, StorageError, StorageUnavailable
 from workflow import WorkflowError
 
@@ -36,6 +37,8 @@ def http_status(exc: Exception) -> int:
             return 403
         case Conflict():
             return 409
+        case TooManyAttempts():
+            return 429
         case MediaError():
             return 500
         case _:
@@ -55,4 +58,7 @@ async def error_statuses(request: web.Request, handler: Handler) -> web.StreamRe
             text = "the server could not do this now; try again later"
         else:
             text = str(exc)
-        return web.Response(status=status, text=text)
+        response = web.Response(status=status, text=text)
+        if isinstance(exc, TooManyAttempts):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response

@@ -17,7 +17,8 @@ from aiohttp import web
 
 from browser import page_vocabulary
 from common import Language, Role
-from signaling.webauth import USER, DeviceEnrolment, require, sign_in
+from signaling.throttle import TooManyAttempts
+from signaling.webauth import USER, DeviceEnrolment, check_pre_sign_in, require, sign_in
 from workflow import load_flows
 
 #: How devices are enrolled; the application sets it when its database is open.
@@ -71,9 +72,17 @@ async def enrol_page(request: web.Request) -> web.Response:
 
 @routes.post("/kiosk/enrol")
 async def enrol(request: web.Request) -> web.Response:
-    """Sign the device in with its token, then go to the kiosk page."""
+    """Sign the device in with its token, then go to the kiosk page (throttled)."""
+    check_pre_sign_in(request)
     form = await request.post()
-    user = await request.app[ENROLMENT].enrol(str(form.get("token", "")).strip())
+    try:
+        user = await request.app[ENROLMENT].enrol(
+            str(form.get("token", "")).strip(), request.remote
+        )
+    except TooManyAttempts as exc:
+        response = _render(request, "enrol.html", status=429, error=exc.page_text())
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     if user is None:
         return _render(
             request,

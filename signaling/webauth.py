@@ -92,8 +92,11 @@ class WebSessions:
 class DeviceEnrolment(Protocol):
     """What the kiosk page may ask of authentication: sign a device in by its token."""
 
-    async def enrol(self, token: str) -> WebUser | None:
-        """The kiosk device whose token this is (access-logged); None for any other token."""
+    async def enrol(self, token: str, address: str | None) -> WebUser | None:
+        """The kiosk device whose token this is (access-logged); None for any other token.
+
+        Raises ``signaling.throttle.TooManyAttempts`` when ``address`` is throttled.
+        """
         ...
 
 
@@ -137,6 +140,8 @@ def sign_in(response: web.StreamResponse, request: web.Request, user: WebUser) -
         sessions.create(user),
         httponly=True,
         samesite="Strict",
+        # Over TLS the cookie must never travel in clear; on plain loopback it cannot be set.
+        secure=request.secure,
         path="/",
         max_age=None if user.role != Role.KIOSK else 30 * 86400,
     )
@@ -147,7 +152,7 @@ def sign_out(response: web.StreamResponse, request: web.Request, user: WebUser) 
     cookie = cookie_for(user.role)
     request.app[WEB_SESSIONS].drop(request.cookies.get(cookie))
     request.app[OPEN_SOCKETS].close_signed_in(user)  # its page's sockets go with it
-    response.del_cookie(cookie, path="/")
+    response.del_cookie(cookie, path="/", secure=request.secure, httponly=True, samesite="Strict")
 
 
 def require(
@@ -190,6 +195,42 @@ def check_csrf(request: web.Request, token: object) -> None:
         raise web.HTTPForbidden(text="the form's CSRF token is missing or wrong: reload the page")
 
 
+#: What ``Sec-Fetch-Site`` says of a form our own page posted (or the user re-sent).
+_OWN_FETCH_SITES = frozenset({"same-origin", "none"})
+
+
+def check_pre_sign_in(request: web.Request) -> None:
+    """Raise 403 if a sign-in form (login, kiosk enrolment) was posted by another site.
+
+    Before sign-in there is no web session to hold a CSRF token, and another site's page
+    could post its attacker's credentials and sign the victim's browser in as the
+    attacker (login CSRF). The check is the browser's own word, not a token: browsers
+    send ``Sec-Fetch-Site`` (Chromium, Firefox, Safari 16.4+) or at least ``Origin`` on
+    every form post, and no page can forge either. This is the rule of Go's
+    ``http.CrossOriginProtection``: ``Sec-Fetch-Site`` must be same-origin (or none: the
+    user's own navigation); without it, ``Origin`` must name this host; a request with
+    neither comes from no browser (a script, a test client) and cannot be a cross-site
+    forgery. A token would need a pre-session cookie and a page load before every
+    scripted sign-in, and protect nothing more against a browser. ``Origin: null`` (a
+    sandboxed frame) is refused.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        cross = fetch_site not in _OWN_FETCH_SITES
+    else:
+        origin = request.headers.get("Origin")
+        cross = origin is not None and not _is_own_origin(request, origin)
+    if cross:
+        raise web.HTTPForbidden(
+            text="这个表单来自其他网站，已拒绝。This form was sent from another site: refused."
+        )
+
+
+def _is_own_origin(request: web.Request, origin: str) -> bool:
+    parts = urlsplit(origin)
+    return parts.netloc == request.host and parts.scheme in ("http", "https")
+
+
 def same_origin(request: web.Request) -> bool:
     """Whether a cookie-carrying request (a WebSocket upgrade) comes from our own pages.
 
@@ -197,7 +238,4 @@ def same_origin(request: web.Request) -> bool:
     otherwise open our socket with the user's cookie.
     """
     origin = request.headers.get("Origin")
-    if origin is None:
-        return False
-    parts = urlsplit(origin)
-    return parts.netloc == request.host and parts.scheme in ("http", "https")
+    return origin is not None and _is_own_origin(request, origin)

@@ -3,7 +3,7 @@
 from common import MediaKind, Party, Role
 
 from . import access_log, audit
-from .credentials import check_password_strength
+from .passwords import check_password_strength
 from .database import Database, normalise_url
 from .errors import Conflict, NotFound, StorageError, StorageUnavailable
 from .models import Base

@@ -18,6 +18,7 @@ from common import Role
 
 from .errors import NotFound, StorageError
 from .models import Credential, parse_enum
+from .passwords import check_name_free, check_password_strength
 from .views import CredentialView
 
 logger = logging.getLogger(__name__)
@@ -25,15 +26,6 @@ logger = logging.getLogger(__name__)
 # argon2id with the library's (RFC 9106 "low memory") parameters.
 _HASHER = argon2.PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not a password of anyone's")
-MIN_PASSWORD_LENGTH = 10
-
-
-def check_password_strength(password: str) -> None:
-    """Raise StorageError unless ``password`` is long enough to be a password."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise StorageError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > 1000:
-        raise StorageError("a password may have at most 1000 characters")
 
 
 def _hash_token(token: str) -> str:
@@ -53,6 +45,7 @@ class Credentials:
             raise StorageError("credential name must not be empty")
         token = secrets.token_urlsafe(32)
         async with self._transaction() as session:
+            await check_name_free(session, name)
             session.add(
                 Credential(
                     token_sha256=_hash_token(token),

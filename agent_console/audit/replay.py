@@ -13,6 +13,7 @@ from common import EvidenceKind, Party
 from storage import SessionDetail, StorageError, audit
 
 from ..keys import AUDIT_CACHE, TRUSTED_KEY
+from ..media_views import log_media_view
 from ..recordings import RecordingCache, part_prefix
 from ..rendering import render
 from ..web import session_figures
@@ -67,10 +68,13 @@ async def replay_page(request: web.Request) -> web.Response:
     )
 
 
-async def _media_file(request: web.Request, name: str, content_type: str) -> web.FileResponse:
+async def _media_file(
+    request: web.Request, name: str, content_type: str, media: str
+) -> web.FileResponse:
     detail = await load(request)
     part = requested_part(request, detail)
     path = await stored(request, f"{part_prefix(detail.session.id, part)}/{name}")
+    await log_media_view(request, detail.session.id, media, part)
     # FileResponse answers Range requests: the video element can seek.
     return web.FileResponse(path, headers={"Content-Type": content_type})
 
@@ -79,14 +83,14 @@ async def _media_file(request: web.Request, name: str, content_type: str) -> web
 @auditor
 async def composite(request: web.Request) -> web.FileResponse:
     """The part's composite video (both parties side by side)."""
-    return await _media_file(request, "composite.mp4", "video/mp4")
+    return await _media_file(request, "composite.mp4", "video/mp4", "composite")
 
 
 @routes.get(BASE + "/composite.vtt")
 @auditor
 async def chapters(request: web.Request) -> web.FileResponse:
     """The composite's chapters: one per workflow step."""
-    return await _media_file(request, "composite.vtt", "text/vtt; charset=utf-8")
+    return await _media_file(request, "composite.vtt", "text/vtt; charset=utf-8", "chapters")
 
 
 @routes.get(BASE + "/evidence/{seq}")
@@ -99,11 +103,11 @@ async def evidence_file(request: web.Request) -> web.FileResponse:
     if item is None or item.file is None:
         raise web.HTTPNotFound(text=f"session {detail.session.id} has no evidence file {seq}")
     path = await stored(request, f"{part_prefix(detail.session.id, item.part)}/{item.file}")
-    headers = {
-        "Content-Type": _EVIDENCE_TYPES.get(path.suffix, "application/octet-stream"),
-        "X-Content-Type-Options": "nosniff",
-    }
-    return web.FileResponse(path, headers=headers)
+    await log_media_view(
+        request, detail.session.id, f"evidence {item.seq}", item.part, kind=item.kind
+    )
+    content_type = _EVIDENCE_TYPES.get(path.suffix, "application/octet-stream")
+    return web.FileResponse(path, headers={"Content-Type": content_type})
 
 
 @routes.get(BASE + "/integrity")
@@ -142,6 +146,7 @@ async def track(request: web.Request) -> web.FileResponse:
     path = request.app[AUDIT_CACHE].prepared_track(detail.session.id, part, party)
     if path is None:
         raise web.HTTPNotFound(text="this track is not prepared: use the replay page")
+    await log_media_view(request, detail.session.id, f"track {party}", part)
     return web.FileResponse(path, headers={"Content-Type": "video/webm"})
 
 

@@ -21,6 +21,10 @@ async def search_page(request: web.Request) -> web.Response:
     # The form is posted, so that an ID number typed in never shows in a URL (nor in
     # the server's request log or the browser's history); paging links use GET.
     query = dict(request.query)
+    if request.method == "GET" and "customer" in query:
+        # Refused, not ignored, so a link or bookmark with an ID number in it stops working;
+        # the value is not echoed (``dualrec.request_log`` does not write queries either).
+        raise web.HTTPBadRequest(text="search by customer with the form only (it is posted)")
     if request.method == "POST":
         form = await form_with_csrf(request)
         query = {k: v for k, v in form.items() if k != "csrf"}

@@ -196,7 +196,7 @@ def test_users_get_a_password_they_can_sign_in_with(tmp_path: Path) -> None:
         "users", "add", "zhao", "--role", "agent", "--data-dir", str(data_dir),
         "--password-stdin", stdin="short\n", check=False,
     )  # fmt: skip
-    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
     made_up = dualrec("users", "add", "sun", "--role", "auditor", "--data-dir", str(data_dir))
     password = made_up.stderr.rsplit(": ", 1)[1].strip()
 

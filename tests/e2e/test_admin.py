@@ -42,7 +42,7 @@ async def test_an_admin_adds_staff_enrols_kiosks_and_revokes(server: RunningServ
         weak = {**form, "name": "zhou", "password": "short", "csrf": csrf}
         async with http.post(f"{server.url}/admin", data=weak) as response:
             assert response.status == 400
-            assert "at least 10 characters" in await response.text()
+            assert "at least 12 characters" in await response.text()
         enrol = {"action": "enrol_kiosk", "name": "GZ-1-K1", "branch": "GZ-1", "csrf": csrf}
         async with http.post(f"{server.url}/admin", data=enrol) as response:
             found = re.search(r'id="device-token">([^<]+)<', await response.text())

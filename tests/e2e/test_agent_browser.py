@@ -73,7 +73,7 @@ async def test_agent_takes_a_card_opening_call_in_the_browser(server: RunningSer
         await page.fill("#password", PASSWORD)
         await page.click("button[type=submit]")
         await page.wait_for_url(f"{server.url}/console")
-        await page.wait_for_function("window.dualrecConsole?.state.presence === 'available'")
+        await page.wait_for_function("() => window.dualrecConsole?.state.presence === 'available'")
         assert "ann" in await page.inner_text("#link")
 
         # The labels in Chinese, remembered across a reload; then back to English.
@@ -83,14 +83,14 @@ async def test_agent_takes_a_card_opening_call_in_the_browser(server: RunningSer
         await expect(page.locator("#queue-view h2")).to_contain_text("排队客户")
         await page.click("#lang")
         await expect(page.locator("#queue-view h2")).to_contain_text("Waiting customers")
-        await page.wait_for_function("window.dualrecConsole?.state.presence === 'available'")
+        await page.wait_for_function("() => window.dualrecConsole?.state.presence === 'available'")
 
         # Away: the queue is not offered; available again.
         await page.select_option("#presence", "away")
-        await page.wait_for_function("window.dualrecConsole.state.presence === 'away'")
+        await page.wait_for_function("() => window.dualrecConsole.state.presence === 'away'")
         await expect(page.locator("#queue-away")).to_be_visible()
         await page.select_option("#presence", "available")
-        await page.wait_for_function("window.dualrecConsole.state.presence === 'available'")
+        await page.wait_for_function("() => window.dualrecConsole.state.presence === 'available'")
 
         kiosk = Kiosk(
             server.ws_url,
@@ -114,14 +114,16 @@ async def test_agent_takes_a_card_opening_call_in_the_browser(server: RunningSer
             )
             await page.click("#queue-rows button.accept")
             await page.wait_for_selector("#call-view", state="visible")
-            await page.wait_for_function("window.dualrecConsole.state.presence === 'busy'")
+            await page.wait_for_function("() => window.dualrecConsole.state.presence === 'busy'")
             session_id = await page.evaluate("window.dualrecConsole.state.call.sessionId")
 
             # The customer's video plays large, own video small; the link is measured.
             await page.wait_for_function(
-                "document.getElementById('remote-video').videoWidth > 0", timeout=20_000
+                "() => document.getElementById('remote-video').videoWidth > 0", timeout=20_000
             )
-            await page.wait_for_function("document.getElementById('local-video').videoWidth > 0")
+            await page.wait_for_function(
+                "() => document.getElementById('local-video').videoWidth > 0"
+            )
             # good / fair / poor: on a loaded test machine loopback is not always "good".
             await page.wait_for_selector("#netq:not([data-level=unknown])", timeout=15_000)
             assert "RTT" in await page.inner_text("#netq-detail")
@@ -151,7 +153,7 @@ async def test_agent_takes_a_card_opening_call_in_the_browser(server: RunningSer
 
             # terms_disclosure: push a document to the kiosk; the customer acknowledges both.
             await page.wait_for_function(
-                "window.dualrecConsole.state.workflow?.state === 'terms_disclosure'"
+                "() => window.dualrecConsole.state.workflow?.state === 'terms_disclosure'"
             )
             await page.click("#wf-documents button[data-document=debit_card_terms]")
             await expect(
@@ -175,7 +177,7 @@ async def test_agent_takes_a_card_opening_call_in_the_browser(server: RunningSer
             signature = page.locator("#wf-received li[data-kind=signature_image] img")
             await signature.wait_for()
             await page.wait_for_function(
-                "document.querySelector('#wf-received li[data-kind=signature_image] img')"
+                "() => document.querySelector('#wf-received li[data-kind=signature_image] img')"
                 ".naturalWidth > 0"
             )
             received = await page.inner_text("#wf-received")
@@ -193,15 +195,19 @@ async def test_agent_takes_a_card_opening_call_in_the_browser(server: RunningSer
 
             # completed: the agent ends the call and is back at the queue, after-call.
             await page.wait_for_function(
-                "window.dualrecConsole.state.workflow?.state === 'completed'"
+                "() => window.dualrecConsole.state.workflow?.state === 'completed'"
             )
             await expect(page.locator("#hangup")).to_have_text("Finish and end the call")
             await page.click("#hangup")
             await page.wait_for_selector("#queue-view", state="visible")
-            await page.wait_for_function("window.dualrecConsole.state.presence === 'after_call'")
+            await page.wait_for_function(
+                "() => window.dualrecConsole.state.presence === 'after_call'"
+            )
             await expect(page.locator("#after-call")).to_be_visible()
             await page.click("#become-available")
-            await page.wait_for_function("window.dualrecConsole.state.presence === 'available'")
+            await page.wait_for_function(
+                "() => window.dualrecConsole.state.presence === 'available'"
+            )
 
             result = await asyncio.wait_for(kiosk_run, 30)
         finally:
@@ -313,7 +319,7 @@ async def test_customer_reconnecting_is_shown_and_the_agent_can_end_the_call(
         context = await browser.new_context(bypass_csp=True)
         page = await context.new_page()
         await sign_in(page, server.url, "ann", PASSWORD)
-        await page.wait_for_function("window.dualrecConsole?.state.presence === 'available'")
+        await page.wait_for_function("() => window.dualrecConsole?.state.presence === 'available'")
         kiosk = Kiosk(
             server.ws_url, kiosk_token, open_source("synthetic", KIOSK_LOOK), language="zh-CN"
         )
@@ -324,7 +330,7 @@ async def test_customer_reconnecting_is_shown_and_the_agent_can_end_the_call(
             # Content comes in the customer's language (Chinese here).
             assert "身份证" in await page.inner_text("#wf-prompt")
             await page.wait_for_function(
-                "document.getElementById('remote-video').videoWidth > 0", timeout=20_000
+                "() => document.getElementById('remote-video').videoWidth > 0", timeout=20_000
             )
         finally:
             # The kiosk's connection drops in the middle of the call.
@@ -334,5 +340,5 @@ async def test_customer_reconnecting_is_shown_and_the_agent_can_end_the_call(
         await expect(page.locator("#banner")).to_contain_text("reconnecting")
         await page.click("#hangup")
         await page.wait_for_selector("#queue-view", state="visible")
-        await page.wait_for_function("window.dualrecConsole.state.presence === 'after_call'")
+        await page.wait_for_function("() => window.dualrecConsole.state.presence === 'after_call'")
         await expect(page.locator("#banner")).to_be_hidden()

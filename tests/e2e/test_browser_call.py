@@ -58,7 +58,7 @@ async def agent_page(browser: Browser, server: RunningServer) -> AsyncIterator[P
         await sign_in(page, server.url, "ann", PASSWORD)
         await page.wait_for_url(f"{server.url}/console")
         await page.wait_for_function(
-            "window.dualrecConsole?.state.presence === 'available'", timeout=WAIT_MS
+            "() => window.dualrecConsole?.state.presence === 'available'", timeout=WAIT_MS
         )
         yield page
     finally:
@@ -141,7 +141,7 @@ async def test_a_browser_kiosk_and_a_browser_agent_sign_for_a_product(
         # Both see the other's camera through the relay.
         for page in (agent, kiosk):
             await page.wait_for_function(
-                "document.getElementById('remote-video').videoWidth > 0", timeout=WAIT_MS
+                "() => document.getElementById('remote-video').videoWidth > 0", timeout=WAIT_MS
             )
 
         # identity_check: the agent keys in the ID card and takes the photo.
@@ -208,7 +208,7 @@ async def test_a_browser_kiosk_and_a_browser_agent_sign_for_a_product(
         await submit.click()
         await on_step(agent, "signature")
         await agent.wait_for_function(
-            "document.querySelector('#wf-received li[data-kind=signature_image] img')"
+            "() => document.querySelector('#wf-received li[data-kind=signature_image] img')"
             "?.naturalWidth > 0",
             timeout=WAIT_MS,
         )
@@ -226,10 +226,10 @@ async def test_a_browser_kiosk_and_a_browser_agent_sign_for_a_product(
         await expect(agent.locator("#hangup")).to_have_text("Finish and end the call")
         await agent.click("#hangup")
         await agent.wait_for_function(
-            "window.dualrecConsole.state.presence === 'after_call'", timeout=WAIT_MS
+            "() => window.dualrecConsole.state.presence === 'after_call'", timeout=WAIT_MS
         )
         await kiosk.wait_for_function(
-            "window.dualrecKiosk.state.sessionId === null", timeout=WAIT_MS
+            "() => window.dualrecKiosk.state.sessionId === null", timeout=WAIT_MS
         )
         assert (await kiosk_state(kiosk))["screen"] == "receipt"
         await kiosk.screenshot(path=str(artifact("browser-call-receipt.png")))

@@ -58,7 +58,9 @@ async def choose(page: Page, service: str) -> None:
     await page.wait_for_selector("#screen-consent:visible")
     await page.click("#consent-agree")
     await page.wait_for_selector("#screen-waiting:visible")
-    await page.wait_for_function("document.querySelector('#queue-position').textContent === '1'")
+    await page.wait_for_function(
+        "() => document.querySelector('#queue-position').textContent === '1'"
+    )
     # No call today yet: 10 minutes a call, and no agent signed in to share the queue.
     assert await page.inner_text("#queue-wait") == "about 10 min"
 
@@ -156,7 +158,7 @@ async def agent_at_work(
 async def screenshot_call(page: Page) -> None:
     """The call screen once the agent's picture shows, kept for the docs."""
     await page.wait_for_function(
-        "document.querySelector('#remote-video').videoWidth > 0", timeout=10_000
+        "() => document.querySelector('#remote-video').videoWidth > 0", timeout=10_000
     )
     path = artifact("kiosk-call.png")
     await page.screenshot(path=str(path))
@@ -211,7 +213,7 @@ async def test_a_customer_buys_a_product_on_the_kiosk_page(server: RunningServer
         assert result.session_id.upper().startswith(reference)
         await page.screenshot(path=str(artifact("kiosk-receipt.png")))
         # The session's end does not take the receipt away early.
-        await page.wait_for_function("window.dualrecKiosk.state.sessionId === null")
+        await page.wait_for_function("() => window.dualrecKiosk.state.sessionId === null")
         assert (await kiosk_state(page))["screen"] == "receipt"
 
     detail, folder = await finished(server, result.session_id)
@@ -273,7 +275,7 @@ async def test_the_same_session_goes_on_after_a_network_drop(server: RunningServ
             await page.wait_for_selector("#banner:visible")
             await page.screenshot(path=str(artifact("kiosk-reconnecting.png")))
             # Back at the same step of the same session, with a new call.
-            await page.wait_for_function("window.dualrecKiosk.state.callLive", timeout=30_000)
+            await page.wait_for_function("() => window.dualrecKiosk.state.callLive", timeout=30_000)
             after = await kiosk_state(page)
             assert (after["sessionId"], after["step"]) == (before["sessionId"], before["step"])
 

@@ -130,14 +130,14 @@ async def test_add_and_authenticate_credential(db: Database) -> None:
 
 
 async def test_tokens_are_unique_per_credential(db: Database) -> None:
-    tokens = {await db.add_credential(role, "same-name") for role in Role}
+    tokens = {await db.add_credential(role, f"name-{role}") for role in Role}
     credentials = [await db.authenticate(token) for token in tokens]
     assert sorted(c.role for c in credentials if c is not None) == sorted(Role)
 
 
 async def test_duplicate_credential_is_refused(db: Database) -> None:
     await db.add_credential("supervisor", "carol")
-    with pytest.raises(StorageError, match="supervisor credential named 'carol' already exists"):
+    with pytest.raises(StorageError, match="'carol' is already used by a supervisor account"):
         await db.add_credential("supervisor", "carol", branch="north")
 
 
@@ -150,7 +150,7 @@ async def test_credential_role_and_name_are_validated(db: Database) -> None:
 
 async def test_revoke_credential(db: Database) -> None:
     token = await db.add_credential("auditor", "dave")
-    other = await db.add_credential("agent", "dave")
+    other = await db.add_credential("agent", "erin")
     await db.revoke_credential("auditor", "dave")
     assert await db.authenticate(token) is None
     assert await db.authenticate(other) is not None
