@@ -82,29 +82,28 @@ async def raw(server: RunningServer) -> AsyncIterator[RawSocket]:
         yield RawSocket(ws)
 
 
+async def each_refused_as_a_bad_message(raw: RawSocket) -> None:
+    """Send every HOSTILE message: each is answered ``bad_message`` naming the problem."""
+    for text, problem in HOSTILE:
+        code, message = await raw.error(text)
+        assert (code, problem in message) == ("bad_message", True), (
+            _text(text)[:80],
+            code,
+            message,
+        )
+
+
 async def test_the_socket_answers_each_with_bad_message_and_no_traceback(
     server: RunningServer, raw: RawSocket, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Before the fix a surrogate closed the socket (1006) and nesting logged a RecursionError."""
     caplog.set_level(logging.INFO)
     agent_token = await server.db.add_credential("agent", "hostile")
-    for text, problem in HOSTILE:
-        code, message = await raw.error(text)
-        assert (code, problem in message) == ("bad_message", True), (
-            _text(text)[:80],
-            code,
-            message,
-        )
+    await each_refused_as_a_bad_message(raw)
     # The same socket still works, and joined, it is refused the same way.
     await raw.send({"type": "join", "role": "agent", "token": agent_token})
     assert (await raw.reply())["type"] == "joined"
-    for text, problem in HOSTILE:
-        code, message = await raw.error(text)
-        assert (code, problem in message) == ("bad_message", True), (
-            _text(text)[:80],
-            code,
-            message,
-        )
+    await each_refused_as_a_bad_message(raw)
     assert not raw.ws.closed
     failures = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert failures == [], [r.getMessage() for r in failures]
