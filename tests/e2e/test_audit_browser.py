@@ -197,7 +197,7 @@ async def test_auditor_searches_replays_reviews_holds_and_exports(
     mine = [(e.action, e.actor) for e in entries if e.actor == "audrey"]
     assert [a for a, _ in mine if a == "search"] == ["search"] * 3
     about = [e for e in entries if e.target == sid]
-    assert [e.action for e in about if e.action != "replay"] == [
+    assert [e.action for e in about if e.action not in ("replay", "view")] == [
         "review",
         "legal_hold",
         "legal_hold_lifted",
@@ -206,6 +206,9 @@ async def test_auditor_searches_replays_reviews_holds_and_exports(
     # Opened, the kiosk track, and the page again after the review and each hold.
     replays = [e.detail for e in about if e.action == "replay"]
     assert len(replays) == 5 and {"part": 1, "track": "kiosk"} in replays
+    # The media the page played and showed: each once, however many Range requests.
+    media = [str(e.detail["media"]) for e in about if e.action == "view"]
+    assert len(media) == len(set(media)) and {"composite", "track kiosk"} <= set(media), media
     hold = next(e for e in about if e.action == "legal_hold")
     assert hold.detail["reason"] == "court order 2025-17" and hold.actor == "audrey"
     report_log = await access_log.verify(server.db)
