@@ -210,9 +210,16 @@ class CallCentre:
     async def _queue_changed(self) -> None:
         await self.queue.announce(self.roster, self.handling)
 
-    async def _request_service(self, client: Client, message: RequestService) -> None:
+    def _one_session_per_kiosk(self, client: Client, what: str) -> None:
+        """A kiosk device has one session at a time, whichever of its sockets asks."""
         if client.session is not None:
-            raise OutOfOrder("request_service", client.session.call.state)
+            raise OutOfOrder(what, client.session.call.state)
+        for session in self.sessions.values():
+            if session.kiosk.name == client.name and session.call.open:
+                raise OutOfOrder(what, f"this kiosk's session is {session.call.state}")
+
+    async def _request_service(self, client: Client, message: RequestService) -> None:
+        self._one_session_per_kiosk(client, "request_service")
         flow = get_flow(self.flows, message.service)
         session = LiveSession(
             id=uuid.uuid4().hex,
@@ -238,8 +245,7 @@ class CallCentre:
         await self._queue_changed()
 
     async def _resume(self, client: Client, message: Resume) -> None:
-        if client.session is not None:
-            raise OutOfOrder("resume", client.session.call.state)
+        self._one_session_per_kiosk(client, "resume")
         live = self.sessions.get(message.session_id)
         if live is not None and not live.call.open:
             # The dropped connection is still being closed: resume once it is.

@@ -108,3 +108,27 @@ async def test_ice_candidates_are_capped_per_connection(server: RunningServer) -
             assert sum(1 for m in kiosk.history if m.type == "error") == 1
         finally:
             await kiosk.close()
+
+
+async def test_a_kiosk_holds_one_place_in_the_queue_whichever_socket_asks(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    token = await server.db.add_credential("kiosk", "one-place", "BJ-001")
+    async with http.ws_connect(server.ws_url) as first, http.ws_connect(server.ws_url) as second:
+        sockets = [RawSocket(first), RawSocket(second)]
+        for raw in sockets:
+            await raw.send({"type": "join", "role": "kiosk", "token": token})
+            assert (await raw.reply())["type"] == "joined"
+        await sockets[0].send({"type": "request_service", "service": "card_opening"})
+        request = {"type": "request_service", "service": "risk_assessment"}
+        for raw in sockets:  # the same socket again, and the device's other socket
+            code, text = await raw.error(request)
+            assert code == "out_of_order" and "queued" in text
+        centre = server.centre
+        assert [s.kiosk.name for s in centre.queue] == ["one-place"]
+        # Once the first socket's place is given up, the device may ask again.
+        await sockets[0].send({"type": "hangup", "reason": "changed my mind"})
+        assert (await sockets[0].reply())["type"] == "session_ended"
+        await sockets[1].send(request)
+        await asyncio.sleep(0.2)
+        assert [s.service for s in centre.queue] == ["risk_assessment"]
