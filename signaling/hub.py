@@ -281,7 +281,7 @@ class CallCentre:
             raise OutOfOrder("accept", "in a call")
         if client.presence is not Presence.AVAILABLE:
             raise OutOfOrder("accept", f"presence {client.presence}")
-        session = self.queue.take(message.session_id)
+        session = self.queue.take(message.offer_id)
         await self._match(session, client)
         await self._queue_changed()
 

@@ -91,7 +91,7 @@ class CentreOverview:
 
     def waiting(self) -> list[dict[str, Any]]:
         """The waiting customers, head of the queue first, as agents see them."""
-        return list(self._centre.queue_state().waiting)
+        return self._centre.queue.overview()
 
     def calls(self) -> list[LiveCall]:
         """The calls with an agent, under way."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 from .errors import OutOfOrder, SignalingError
 from .protocol import QueuePosition, QueueState
@@ -45,17 +46,17 @@ class WaitingQueue:
             return True
         return False
 
-    def take(self, session_id: str | None) -> LiveSession:
-        """Take the session ``session_id`` out of the queue, or its head if None."""
+    def take(self, offer_id: str | None) -> LiveSession:
+        """Take the session offered as ``offer_id`` out of the queue, or its head if None."""
         if not self._waiting:
             raise OutOfOrder("accept", "queue empty")
-        if session_id is None:
+        if offer_id is None:
             return self._waiting.pop(0)
         for session in self._waiting:
-            if session.id == session_id:
+            if session.offer_id == offer_id:
                 self._waiting.remove(session)
                 return session
-        raise SignalingError(f'session "{session_id}" is not waiting')
+        raise SignalingError(f'offer "{offer_id[:40]}" is not waiting (taken, or left)')
 
     async def announce(self, roster: Roster, handling: HandlingTimes) -> None:
         """Tell each waiting kiosk its place and likely wait, and free agents the queue."""
@@ -71,9 +72,14 @@ class WaitingQueue:
         await roster.tell(list(roster.free_agents()), self.state())
 
     def state(self) -> QueueState:
-        """The waiting customers, as agents see them."""
+        """The waiting customers, as available agents see them (offers only)."""
         now = time.monotonic()
-        return QueueState(waiting=[session.queue_entry(now) for session in self._waiting])
+        return QueueState(waiting=[session.offer(now) for session in self._waiting])
+
+    def overview(self) -> list[dict[str, Any]]:
+        """The waiting customers, as supervisors see them."""
+        now = time.monotonic()
+        return [session.queue_entry(now) for session in self._waiting]
 
 
 class HandlingTimes:

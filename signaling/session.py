@@ -9,6 +9,7 @@ and the customer's evidence in this part is ``evidence``.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -107,6 +108,8 @@ class LiveSession:
     part: int = 1
     evidence: EvidenceLedger = field(default_factory=EvidenceLedger)
     queued_at: float = field(default_factory=time.monotonic)
+    #: What agents name this session by while it waits (see ``offer``).
+    offer_id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     agent: Client | None = None
     relay: SessionRelay | None = None
     #: Work started for this call (segment rows, events, announcements): awaited at the end.
@@ -162,8 +165,21 @@ class LiveSession:
         t0 = self.call.t0
         return None if t0 is None else round((time.time() - t0) * 1000)
 
+    def offer(self, now: float) -> dict[str, Any]:
+        """How available agents see this session in the queue: only what an offer needs.
+
+        The offer id is opaque and new each time the session is queued: agents never
+        learn a session's id or its kiosk before they accept it.
+        """
+        return {
+            "offer_id": self.offer_id,
+            "service": self.service,
+            "branch": self.kiosk.branch,
+            "waited_s": round(now - self.queued_at, 1),
+        }
+
     def queue_entry(self, now: float) -> dict[str, Any]:
-        """How agents see this session in the queue."""
+        """How supervisors see this session in the queue."""
         return {
             "session_id": self.id,
             "service": self.service,

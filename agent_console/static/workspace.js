@@ -37,23 +37,22 @@ export function renderQueue() {
     ...list.map((entry, i) =>
       el(
         "tr",
-        { dataset: { session: entry.session_id } },
+        { dataset: { offer: entry.offer_id } },
         el("td", {}, i + 1),
         el("td", {}, el("strong", {}, serviceTitle(entry.service))),
         el("td", {}, entry.branch || "—"),
-        el("td", {}, entry.kiosk || "—"),
         el("td", { class: "waited", dataset: { waited: entry.waited_s } }, clock(entry.waited_s + elapsed)),
-        el("td", {}, acceptButton(entry.session_id)),
+        el("td", {}, acceptButton(entry.offer_id)),
       ),
     ),
   );
 }
 
-function acceptButton(sessionId) {
+function acceptButton(offerId) {
   const button = el("button", { type: "button", class: "primary small accept" }, t("accept"));
   button.addEventListener("click", () => {
     button.disabled = true;
-    send({ type: "accept", session_id: sessionId });
+    send({ type: "accept", offer_id: offerId });
   });
   return button;
 }

@@ -73,7 +73,12 @@ class Accept(Message):
     """An agent takes a waiting customer: the given session, or the head of the queue."""
 
     type: ClassVar[str] = "accept"
-    session_id: str | None = None
+    #: The ``offer_id`` of a ``queue`` entry; None takes the head of the queue.
+    offer_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.offer_id is not None:
+            require_text("offer_id", self.offer_id, 64)
 
 
 @dataclass(frozen=True)

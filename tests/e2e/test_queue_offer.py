@@ -1,10 +1,9 @@
 """What an available agent is told of the queue: only what an offer needs (issue 12).
 
-Failing-test-first note for the lead (``signaling/session.py: queue_entry`` is theirs):
-today every available agent receives every waiting session's id and its kiosk's name.
-The entry an agent sees should be exactly ``OFFER_FIELDS``: the service, the branch, the
-time waited and an opaque offer id (not the session id) that ``accept`` names; the
-supervisor's overview may keep more. Remove the ``xfail`` when it holds.
+Every available agent used to receive every waiting session's id and its kiosk's name.
+The entry an agent sees is exactly ``OFFER_FIELDS``: the service, the branch, the time
+waited and an opaque offer id (not the session id) that ``accept`` names; the
+supervisor's overview keeps more.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import asyncio
 import json
 
 import aiohttp
-import pytest
 
 from tests.support import RunningServer
 
@@ -29,7 +27,6 @@ async def next_of(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, o
             return message
 
 
-@pytest.mark.xfail(strict=True, reason="queue_entry sends the session id and kiosk (lead)")
 async def test_an_agent_sees_only_what_an_offer_needs(server: RunningServer) -> None:
     agent_token = await server.db.add_credential("agent", "ann")
     kiosk_token = await server.db.add_credential("kiosk", "BJ-001-K1", "BJ-001")

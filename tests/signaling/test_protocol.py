@@ -52,7 +52,7 @@ def test_defaults_fill_optional_fields() -> None:
         ),
         ('{"type": "join", "role": "kiosk", "token": " "}', '"token" must not be empty'),
         ('{"type": "request_service", "service": "x", "language": "fr"}', "language must be one"),
-        ('{"type": "accept", "session_id": 12}', 'field "session_id" of "accept" must be a string'),
+        ('{"type": "accept", "offer_id": 12}', 'field "offer_id" of "accept" must be a string'),
         ('{"type": "offer", "sdp": "hello"}', "not a session description"),
         (
             '{"type": "ice_candidate", "candidate": "c", "sdp_mline_index": true}',
