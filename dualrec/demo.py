@@ -18,13 +18,13 @@ from media.verify import verify_recording
 from storage import Database
 from synthetic import AGENT_LOOK, KIOSK_LOOK
 
-from .app import CENTRE, DATABASE, create_app
+from .app import CENTRE, DATABASE, RUNNER_OPTIONS, create_app
 from .settings import Settings
 
 
 async def start_server(settings: Settings) -> tuple[web.AppRunner, str]:
     """Start the app on an ephemeral port of 127.0.0.1; returns the runner and its URL."""
-    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    runner = web.AppRunner(create_app(settings), handle_signals=False, **RUNNER_OPTIONS)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, 0)
     await site.start()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -293,9 +292,9 @@ class CallCentre:
         await self.roster.set_presence(agent, Presence.BUSY)
         session.relay = self.media.relay_for(
             session,
-            on_connected=lambda: self._spawn(session.tasks, self._connected(session)),
-            on_failed=lambda party, state: self._spawn(
-                self._background, self.end_session(session, f"{party} connection {state}", by=party)
+            on_connected=lambda: session.tasks.spawn(self._connected(session)),
+            on_failed=lambda party, state: self._background.spawn(
+                self.end_session(session, f"{party} connection {state}", by=party)
             ),
         )
         logger.info("session %s: %s accepted %s", session.id, agent.label, session.kiosk.label)
@@ -315,10 +314,6 @@ class CallCentre:
         if await self.media.start_recording(session):
             # The step's time (and its timeout) runs from when the call is up.
             self.conductor.step_started(session, restart=True)
-
-    @staticmethod
-    def _spawn(tasks: BackgroundTasks, work: Awaitable[None]) -> None:
-        tasks.spawn(work)
 
     def _in_call(self, client: Client, what: str) -> LiveSession:
         session = client.session

@@ -43,8 +43,8 @@ class MediaSetup:
         self,
         session: LiveSession,
         *,
-        on_connected: Callable[[], None],
-        on_failed: Callable[[str, str], None],
+        on_connected: Callable[[], object],
+        on_failed: Callable[[str, str], object],
     ) -> SessionRelay:
         """A relay recording ``session``'s part into its folder."""
 

@@ -2,7 +2,7 @@
 the CSRF check of its form, and the access-log entry of what was seen or done.
 
 The customer's ID number is never shown: pages, log details and exported summaries carry
-at most its last four characters (``redact``, ``customer_masked``).
+at most its last four characters (``customer_masked``).
 """
 
 from __future__ import annotations
@@ -24,16 +24,10 @@ from workflow import mask_id
 
 from ..keys import AUDIT_CACHE, DATABASE, TIMEZONE
 
-_LONG_NUMBER = re.compile(r"\b\d{6,}[0-9Xx]*\b")
 _SESSION_ID = re.compile(r"[0-9a-f]{8,32}")
 
 #: Every audit page and action is for auditors only.
 auditor = require(Role.AUDITOR)
-
-
-def redact(text: str) -> str:
-    """Free text with any long number (an ID number, say) masked to its last four."""
-    return _LONG_NUMBER.sub(lambda m: mask_id(m.group()), text)
 
 
 def customer_masked(detail: SessionDetail) -> str:

@@ -242,3 +242,15 @@ def test_verify_log_names_the_first_tampered_entry(tmp_path: Path) -> None:
     result = dualrec("verify-log", "--data-dir", str(data_dir), check=False)
     assert result.returncode == 1
     assert "BROKEN at entry 2" in result.stdout
+
+
+def test_what_the_commands_write_is_private_to_their_user(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    dualrec("db", "upgrade", "--data-dir", str(data))
+    dualrec("kiosks", "enroll", "K-PRIVATE", "--branch", "BJ-001", "--data-dir", str(data))
+    dualrec("keys", "export", "--data-dir", str(data))
+    written = [data, *data.rglob("*")]
+    assert len(written) >= 4
+    for path in written:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))

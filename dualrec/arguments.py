@@ -1,0 +1,118 @@
+"""The ``dualrec`` command line: its commands, their options and their help."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from common import Language, Role
+
+DESCRIPTION = "dualrec: serve, demo, kiosk, verify, credentials and db."
+#: The command functions, by name (``dualrec.cli`` has them).
+Commands = Mapping[str, Callable[[argparse.Namespace], int]]
+LANGUAGES = [language.value for language in Language]
+STAFF_ROLES = sorted(role.value for role in Role.staff())
+
+
+def build_parser(commands: Commands) -> argparse.ArgumentParser:
+    """The command line; ``commands`` carries each command out, by its function's name."""
+    parser = argparse.ArgumentParser(prog="dualrec", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, help="database and recordings (default ./var)")
+        p.add_argument("--database-url", help="e.g. postgresql://user@host/db (default SQLite)")
+
+    serve = sub.add_parser("serve", help="run the server")
+    data_options(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--segment-seconds", type=float, help="recording segment length (10)")
+    serve.add_argument(
+        "--timezone", help="IANA time zone burned into composites (default Asia/Shanghai)"
+    )
+    serve.add_argument("--tts-speed", type=int, help="announcement speed, words a minute (175)")
+    serve.add_argument(
+        "--s3-bucket", help="store recordings in this Object Lock bucket (or DUALREC_S3_BUCKET)"
+    )
+    serve.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (default AWS)")
+    serve.set_defaults(func=commands["cmd_serve"])
+
+    demo = sub.add_parser("demo", help="run one complete double-recorded session")
+    data_options(demo)
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("--step-seconds", type=float, default=1.5, help="pause between steps")
+    demo.add_argument("--service", default="card_opening", help="the flow (dualrec flows)")
+    demo.set_defaults(func=commands["cmd_demo"])
+
+    kiosk = sub.add_parser("kiosk", help="run a kiosk against a server")
+    kiosk.add_argument("--server", default="http://127.0.0.1:8080")
+    kiosk.add_argument("--service", default="card_opening")
+    kiosk.add_argument("--source", default="synthetic", help="synthetic, camera or a file")
+    kiosk.add_argument("--pulse", action="store_true", help="flash and beep every 2 s")
+    kiosk.add_argument("--language", default="zh-CN", choices=LANGUAGES)
+    kiosk.add_argument("--token", help="device token (or DUALREC_KIOSK_TOKEN)")
+    kiosk.add_argument("--resume", metavar="SESSION_ID", help="resume a session cut by a restart")
+    kiosk.set_defaults(func=commands["cmd_kiosk"])
+
+    flows = sub.add_parser("flows", help="the business flows: list, show, docs")
+    flows.add_argument("--language", default="en", choices=LANGUAGES)
+    flows.set_defaults(func=commands["cmd_flows"], action="list")
+    flow_actions = flows.add_subparsers(dest="action")
+    flow_actions.add_parser("list", help="list the flows with their titles")
+    show = flow_actions.add_parser("show", help="one flow as a Mermaid state diagram or text")
+    show.add_argument("name")
+    show.add_argument("--format", choices=["mermaid", "text"], default="text")
+    show.add_argument("--language", default="en", choices=LANGUAGES)
+    docs = flow_actions.add_parser("docs", help="write docs/flows/<name>.md for every flow")
+    docs.add_argument("--out", type=Path, help="the folder (default docs/flows)")
+
+    verify = sub.add_parser("verify", help="check a recording")
+    verify.add_argument("target", help="a session id, a recording folder or a segment file")
+    data_options(verify)
+    verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--public-key", type=Path, help="trusted public key PEM (default: this server's key)"
+    )
+    verify.set_defaults(func=commands["cmd_verify"])
+
+    verify_log = sub.add_parser("verify-log", help="check the hash-chained access log")
+    data_options(verify_log)
+    verify_log.set_defaults(func=commands["cmd_verify_log"])
+
+    keys = sub.add_parser("keys", help="the recording-signing key")
+    export = keys.add_subparsers(dest="action", required=True).add_parser(
+        "export", help="print the public key (PEM) for auditors"
+    )
+    data_options(export)
+    export.set_defaults(func=commands["cmd_keys"])
+
+    db = sub.add_parser("db", help="the database schema: upgrade, current")
+    db_actions = db.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("upgrade", "migrate the schema to the newest revision (the server does it on start)"),
+        ("current", "show the schema revision"),
+    ):
+        action = db_actions.add_parser(name, help=text)
+        data_options(action)
+        action.set_defaults(func=commands["cmd_db"])
+
+    for group, role, what in (("kiosks", "kiosk", "enroll"), ("users", None, "add")):
+        p = sub.add_parser(group, help=f"{what} {group}")
+        action = p.add_subparsers(dest="action", required=True).add_parser(what)
+        action.add_argument("name")
+        if role is None:
+            action.add_argument("--role", required=True, choices=STAFF_ROLES)
+        else:
+            action.set_defaults(role=role)
+        action.add_argument("--branch", help="the branch (kiosks)")
+        if role is None:
+            action.add_argument(
+                "--password-stdin",
+                action="store_true",
+                help="read the password from stdin (else asked for, or made up and printed)",
+            )
+        data_options(action)
+        action.set_defaults(func=commands["cmd_credential"])
+    return parser
