@@ -3,10 +3,10 @@
 from common import MediaKind, Party, Role
 
 from . import access_log, audit
-from .passwords import check_password_strength
 from .database import Database, normalise_url
 from .errors import Conflict, NotFound, StorageError, StorageUnavailable
 from .models import Base
+from .passwords import check_password_strength
 from .personal import PersonalData
 from .views import (
     CredentialView,
