@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from common import Role
 from signaling.sockets import OPEN_SOCKETS
-from signaling.webauth import USER, WEB_SESSIONS, check_csrf, require
+from signaling.webauth import USER, check_csrf, require
 from storage import (
     Database,
     StorageError,
@@ -80,8 +80,7 @@ async def change(request: web.Request) -> web.Response:
             shown = {"token": token, "added": f"kiosk {name}"}
         elif action == "revoke":
             role = _role(str(form.get("role", "")), tuple(Role))
-            await db.revoke_credential(role, name)
-            request.app[WEB_SESSIONS].drop_user(role, name)
+            await db.revoke_credential(role, name)  # its web sessions go with it
             request.app[OPEN_SOCKETS].close_account(role, name)
             details = {"role": role, "revoked": True}
             shown = {"added": None}

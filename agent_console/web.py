@@ -73,7 +73,7 @@ async def login(request: web.Request) -> web.Response:
             name=name[:100],
         )
     response = web.HTTPSeeOther(HOME[user.role])
-    sign_in(response, request, user)
+    await sign_in(response, request, user)
     raise response
 
 
@@ -86,7 +86,7 @@ async def logout(request: web.Request) -> web.Response:
     user = request[USER]
     await access_log.append(request.app[DATABASE], user.name, user.role, "logout", "console")
     response = web.HTTPSeeOther("/console/login")
-    sign_out(response, request, user)
+    await sign_out(response, request, user)
     raise response
 
 

@@ -28,14 +28,14 @@ from browser import STATIC_DIR as SHARED_STATIC
 from browser import STATIC_URL as SHARED_STATIC_URL
 from media import MediaError, load_or_create_signing_key
 from media.archive import composite_worker_init
-from signaling.accounts import DatabaseEnrolment
+from signaling.accounts import DatabaseEnrolment, DatabaseWebSessions
 from signaling.announcer import TtsSettings
 from signaling.closing import close_interrupted_part
 from signaling.hub import CallCentre
 from signaling.overview import CentreOverview
 from signaling.server import CENTRE, LAG, setup_signaling
 from signaling.throttle import SIGN_IN_THROTTLE, MemoryThrottle
-from signaling.webauth import WEB_SESSIONS, WebSessions
+from signaling.webauth import WEB_SESSIONS
 from storage import Database, PersonalData
 from storage.objectstore import LocalStore, RecordingStore, TieredStore
 from storage.shipping_setup import open_shipper
@@ -62,7 +62,6 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[error_statuses])
     setup_security_headers(app)
     app[SETTINGS] = settings
-    app[WEB_SESSIONS] = WebSessions()
     app[SIGN_IN_THROTTLE] = MemoryThrottle()
     app[RECORDINGS] = LocalStore(settings.recordings_dir)
     app[agent_console.RECORDINGS_DIR] = settings.recordings_dir
@@ -87,6 +86,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await _recover(db, settings.recordings_dir, key)
         app[DATABASE] = db
         app[kiosk_client.ENROLMENT] = DatabaseEnrolment(db, app[SIGN_IN_THROTTLE])
+        # Sign-ins live in the database: a restart signs nobody out.
+        app[WEB_SESSIONS] = DatabaseWebSessions(db)
         # With object storage: segments ship as they close, reads fall back to it.
         shipper = await open_shipper(settings, db)
         if shipper is not None:

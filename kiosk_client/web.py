@@ -91,7 +91,7 @@ async def enrol(request: web.Request) -> web.Response:
             error="此令牌不是有效的自助终端设备令牌。This is not a valid kiosk device token.",
         )
     response = web.HTTPSeeOther("/kiosk")
-    sign_in(response, request, user)
+    await sign_in(response, request, user)
     raise response
 
 

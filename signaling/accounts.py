@@ -5,18 +5,21 @@ The pages do not reach into storage for this: the kiosk page is given a
 the console's sign-in form calls ``staff_sign_in``. Every attempt passes the
 ``SignInThrottle`` first: a refused one is answered ``TooManyAttempts`` without any check
 (no argon2 work) and without a log row; the failure that starts a burst is logged once,
-marked ``throttled``, instead of one hash-chained row per guess.
+marked ``throttled``, instead of one hash-chained row per guess. The sign-ins themselves
+are kept in the database (``DatabaseWebSessions``): a restart signs nobody out.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from common import Role
-from storage import Database, access_log
+from storage import Database, access_log, web_session_key
 
 from .throttle import WINDOW_S, SignInThrottle, account_key, address_key
 from .webauth import WebUser
 
-#: The largest token looked up (tokens are 43 characters).
+#: The largest token or cookie value looked up (both are 43 characters).
 MAX_TOKEN = 200
 #: The longest password checked (argon2 of a huge one is work for nothing).
 MAX_PASSWORD = 1000
@@ -74,3 +77,31 @@ class DatabaseEnrolment:
         user = WebUser(credential.name, Role.KIOSK, credential.branch)
         await access_log.append(self._db, user.name, user.role, "login", "kiosk")
         return user
+
+
+class DatabaseWebSessions:
+    """Web sessions kept in the database (see ``storage.web_sessions``): they outlive a restart.
+
+    Every node finds them, and a revocation or sign-out made on any node ends them.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, user: WebUser) -> str:
+        """Store a sign-in of ``user`` and return the cookie value that stands for it."""
+        return await self._db.start_web_session(user.role, user.name, user.csrf, datetime.now(UTC))
+
+    async def get(self, cookie: str | None) -> WebUser | None:
+        """The user behind ``cookie``, if it stands for a live sign-in (which it extends)."""
+        if not cookie or len(cookie) > MAX_TOKEN:
+            return None
+        found = await self._db.use_web_session(web_session_key(cookie), datetime.now(UTC))
+        if found is None:
+            return None
+        return WebUser(found.name, found.role, found.branch, csrf=found.csrf, session=found.key)
+
+    async def drop(self, cookie: str | None) -> None:
+        """Forget a cookie value (sign-out)."""
+        if cookie and len(cookie) <= MAX_TOKEN:
+            await self._db.end_web_session(web_session_key(cookie))

@@ -91,7 +91,7 @@ async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
     """One kiosk's or agent's signalling connection (refused 429 over the address's limit)."""
     app = request.app
     # A signed-in page's socket is authenticated by its cookie, if it comes from our origin.
-    web_user = any_signed_in_user(request) if same_origin(request) else None
+    web_user = await any_signed_in_user(request) if same_origin(request) else None
     try:
         socket = app[OPEN_SOCKETS].open(request.remote or "?", web_user)
     except TooManySockets as exc:

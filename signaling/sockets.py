@@ -2,9 +2,10 @@
 
 ``signaling.server`` registers every socket here as it opens and tells it who joined
 on it. Sign-out closes the sockets the signed-out page opened; revoking an account closes
-every socket that account joined, at once. An account revoked elsewhere (another process
-or node) cannot reach these sockets, so the server also asks ``Credentials`` again
-before a step that hands a customer to an agent or puts one in the queue.
+every socket that account joined, at once. An account revoked or a page signed out
+elsewhere (another process or node) cannot reach these sockets, so the server also asks
+``Credentials`` again before a step that hands a customer to an agent or puts one in
+the queue.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -102,12 +104,20 @@ class DatabaseCredentials:
         self._db = db
 
     async def still_valid(self, socket: OpenSocket) -> bool:
-        """Whether the token, or the signed-in account, of ``socket`` is not revoked."""
+        """Whether the token, or the page's sign-in, of ``socket`` is still valid.
+
+        A page's sign-in is valid while its web session lives (not signed out, expired or
+        revoked, on any node); the step counts as a use of it.
+        """
         if socket.role is None:
             return False
         if socket.token is not None:
             credential = await self._db.authenticate(socket.token)
             return credential is not None and credential.role == socket.role
+        page = socket.web_user
+        if page is not None and page.session is not None:
+            found = await self._db.use_web_session(page.session, datetime.now(UTC))
+            return found is not None and (found.role, found.name) == (socket.role, socket.name)
         async with self._db.sessions() as session:
             found = await session.scalar(
                 select(Credential.id).where(

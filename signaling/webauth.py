@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,12 +19,15 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from common import Role
+from storage.web_sessions import KIOSK_LIFETIME
 
 from .sockets import OPEN_SOCKETS
 
 #: The cookie of each kind of page; a browser may hold both.
 STAFF_COOKIE = "dualrec_console"
 KIOSK_COOKIE = "dualrec_kiosk"
+#: How long a kiosk's browser keeps its cookie: the longest a kiosk's sign-in lasts.
+KIOSK_COOKIE_MAX_AGE_S = int(KIOSK_LIFETIME.longest.total_seconds())
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -39,54 +41,24 @@ class WebUser:
     branch: str | None
     #: Sent back with every form and compared: a page of another site cannot know it.
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    #: The web session it was found by (see ``WebSessions``); None before it signs in.
+    session: str | None = None
 
 
-@dataclass
-class _Entry:
-    user: WebUser
-    last_seen: float
+class WebSessions(Protocol):
+    """Signed-in browsers by cookie value (the server keeps them in the database)."""
 
-
-class WebSessions:
-    """Signed-in browsers by cookie value, forgotten after ``idle_s`` without a request."""
-
-    def __init__(self, *, staff_idle_s: float = 8 * 3600, kiosk_idle_s: float = 30 * 86400):
-        self._entries: dict[str, _Entry] = {}
-        self._idle = {Role.KIOSK: kiosk_idle_s}
-        self._staff_idle_s = staff_idle_s
-
-    def create(self, user: WebUser) -> str:
+    async def create(self, user: WebUser) -> str:
         """Remember ``user`` and return the cookie value that stands for them."""
-        sid = secrets.token_urlsafe(32)
-        self._entries[sid] = _Entry(user, time.monotonic())
-        return sid
+        ...
 
-    def get(self, sid: str | None) -> WebUser | None:
-        """The user behind cookie value ``sid``, if it is known and not idle too long."""
-        if not sid:
-            return None
-        entry = self._entries.get(sid)
-        if entry is None:
-            return None
-        now = time.monotonic()
-        if now - entry.last_seen > self._idle.get(entry.user.role, self._staff_idle_s):
-            del self._entries[sid]
-            return None
-        entry.last_seen = now
-        return entry.user
+    async def get(self, cookie: str | None) -> WebUser | None:
+        """The user behind ``cookie``, if it stands for a live sign-in (which it extends)."""
+        ...
 
-    def drop(self, sid: str | None) -> None:
+    async def drop(self, cookie: str | None) -> None:
         """Forget a cookie value (sign-out)."""
-        self._entries.pop(sid or "", None)
-
-    def drop_user(self, role: Role, name: str) -> int:
-        """Sign out everywhere whoever is ``role``/``name`` (revoked); returns how many."""
-        gone = [
-            sid for sid, e in self._entries.items() if (e.user.role, e.user.name) == (role, name)
-        ]
-        for sid in gone:
-            del self._entries[sid]
-        return len(gone)
+        ...
 
 
 class DeviceEnrolment(Protocol):
@@ -114,43 +86,44 @@ def cookie_for(role: Role) -> str:
     return KIOSK_COOKIE if role == Role.KIOSK else STAFF_COOKIE
 
 
-def signed_in_user(request: web.Request, roles: Iterable[Role]) -> WebUser | None:
+async def signed_in_user(request: web.Request, roles: Iterable[Role]) -> WebUser | None:
     """The signed-in user of ``request`` whose role is one of ``roles``, if any."""
     sessions = request.app[WEB_SESSIONS]
     wanted = set(roles)
     for cookie in (STAFF_COOKIE, KIOSK_COOKIE):
-        user = sessions.get(request.cookies.get(cookie))
+        user = await sessions.get(request.cookies.get(cookie))
         if user is not None and user.role in wanted:
             return user
     return None
 
 
-def any_signed_in_user(request: web.Request) -> WebUser | None:
+async def any_signed_in_user(request: web.Request) -> WebUser | None:
     """Whoever is signed in on ``request``, staff first."""
-    return signed_in_user(request, Role)
+    return await signed_in_user(request, Role)
 
 
-def sign_in(response: web.StreamResponse, request: web.Request, user: WebUser) -> None:
+async def sign_in(response: web.StreamResponse, request: web.Request, user: WebUser) -> None:
     """Start a web session for ``user`` and set its cookie on ``response``."""
     sessions = request.app[WEB_SESSIONS]
     cookie = cookie_for(user.role)
-    sessions.drop(request.cookies.get(cookie))  # a new session id on every sign-in
+    await sessions.drop(request.cookies.get(cookie))  # a new session id on every sign-in
     response.set_cookie(
         cookie,
-        sessions.create(user),
+        await sessions.create(user),
         httponly=True,
         samesite="Strict",
         # Over TLS the cookie must never travel in clear; on plain loopback it cannot be set.
         secure=request.secure,
         path="/",
-        max_age=None if user.role != Role.KIOSK else 30 * 86400,
+        # Staff: gone with the browser; a kiosk's for as long as the server may keep it.
+        max_age=None if user.role != Role.KIOSK else KIOSK_COOKIE_MAX_AGE_S,
     )
 
 
-def sign_out(response: web.StreamResponse, request: web.Request, user: WebUser) -> None:
+async def sign_out(response: web.StreamResponse, request: web.Request, user: WebUser) -> None:
     """End the web session of ``request`` and clear its cookie."""
     cookie = cookie_for(user.role)
-    request.app[WEB_SESSIONS].drop(request.cookies.get(cookie))
+    await request.app[WEB_SESSIONS].drop(request.cookies.get(cookie))
     request.app[OPEN_SOCKETS].close_signed_in(user)  # its page's sockets go with it
     response.del_cookie(cookie, path="/", secure=request.secure, httponly=True, samesite="Strict")
 
@@ -168,9 +141,9 @@ def require(
 
     def decorate(handler: Handler) -> Handler:
         async def wrapper(request: web.Request) -> web.StreamResponse:
-            user = signed_in_user(request, roles)
+            user = await signed_in_user(request, roles)
             if user is None:
-                other = any_signed_in_user(request)
+                other = await any_signed_in_user(request)
                 if other is not None:
                     raise web.HTTPForbidden(
                         text=f"{other.role.article} may not use this; it is for: {allowed}"

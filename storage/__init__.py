@@ -19,6 +19,7 @@ from .views import (
     SessionView,
     WorkflowEventView,
 )
+from .web_sessions import WebSessionView, web_session_key
 
 __all__ = [
     "Base",
@@ -39,9 +40,11 @@ __all__ = [
     "SessionView",
     "StorageError",
     "StorageUnavailable",
+    "WebSessionView",
     "WorkflowEventView",
     "access_log",
     "audit",
     "check_password_strength",
     "normalise_url",
+    "web_session_key",
 ]

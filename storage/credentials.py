@@ -10,14 +10,14 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
 import argon2
+from sqlalchemy import delete, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common import Role
 
 from .errors import NotFound, StorageError
-from .models import Credential, parse_enum
+from .models import Credential, WebSession, parse_enum
 from .passwords import check_name_free, check_password_strength
 from .views import CredentialView
 
@@ -116,7 +116,10 @@ class Credentials:
             return None if credential is None else credential.view()
 
     async def revoke_credential(self, role: str, name: str) -> None:
-        """Revoke a credential; revoking twice keeps the first revocation time."""
+        """Revoke a credential and sign it out of every page (its web sessions deleted).
+
+        Revoking twice keeps the first revocation time.
+        """
         checked_role = parse_enum(Role, role, "role")
         async with self._transaction() as session:
             credential = await session.scalar(
@@ -126,4 +129,7 @@ class Credentials:
                 raise NotFound(f"{role} credential", name)
             if credential.revoked_at is None:
                 credential.revoked_at = datetime.now(UTC)
+            await session.execute(
+                delete(WebSession).where(WebSession.credential_id == credential.id)
+            )
         logger.info("credential revoked: %s %r", role, name)

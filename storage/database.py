@@ -1,7 +1,8 @@
 """The audit database: its engine, connections, schema and transactions.
 
-``Database`` puts the halves together: credentials (``storage.credentials``), call sessions
-(``storage.call_sessions``) and a session's records (``storage.records``).
+``Database`` puts the parts together: credentials (``storage.credentials``), call sessions
+(``storage.call_sessions``), a session's records (``storage.records``) and the signed-in
+browsers (``storage.web_sessions``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .errors import StorageError, StorageUnavailable
 from .migrations import SchemaState, SchemaUpgrade
 from .personal import PersonalData
 from .records import SessionRecords
+from .web_sessions import WebSessionRecords
 
 _PG, _SQLITE = "postgresql+asyncpg", "sqlite+aiosqlite"
 _SCHEMES = {"sqlite": _SQLITE, _SQLITE: _SQLITE, "postgresql": _PG, "postgres": _PG, _PG: _PG}
@@ -65,7 +67,7 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Database(Credentials, CallSessions, SessionRecords):
+class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords):
     """The audit database behind an async SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -155,6 +156,31 @@ class Credential(Base):
     def view(self) -> CredentialView:
         """Detached snapshot of this row."""
         return _snapshot(CredentialView, self)
+
+
+class WebSession(Base):
+    """A signed-in browser: a member of staff's console, or an enrolled kiosk's page.
+
+    The browser holds a random cookie value; only its SHA-256 is stored, so a copy of
+    the database signs nobody in. Expiry slides with use up to an absolute maximum
+    (``signaling.accounts.DatabaseWebSessions``); revoking the credential deletes its rows.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cookie_sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    credential_id: Mapped[int] = mapped_column(
+        ForeignKey("credentials.id", ondelete="CASCADE"), index=True
+    )
+    #: A kiosk device's session (the kiosk cookie), not a member of staff's.
+    kiosk: Mapped[bool] = mapped_column(Boolean)
+    # Kept as is, not hashed: every page renders it into its forms, and without the
+    # cookie (stored hashed) it is worth nothing.
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class CallSession(Base):
