@@ -31,8 +31,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def start_serve(data_dir: Path, port: int) -> asyncio.subprocess.Process:
-    """``dualrec serve`` as its own process; returns once it answers /healthz."""
+async def start_serve(data_dir: Path, port: int, *extra: str) -> asyncio.subprocess.Process:
+    """``dualrec serve`` (``extra`` arguments too) as its own process, once it answers /healthz."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -44,6 +44,7 @@ async def start_serve(data_dir: Path, port: int) -> asyncio.subprocess.Process:
         str(port),
         "--segment-seconds",
         "3",
+        *extra,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
