@@ -18,11 +18,9 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
-from sqlalchemy import select
 
-from common import BackgroundTasks, Role
+from common import BackgroundTasks
 from storage import Database
-from storage.models import Credential
 
 from .errors import SignalingError
 
@@ -114,19 +112,11 @@ class DatabaseCredentials:
         if socket.token is not None:
             credential = await self._db.authenticate(socket.token)
             return credential is not None and credential.role == socket.role
-        page = socket.web_user
-        if page is not None and page.session is not None:
-            found = await self._db.use_web_session(page.session, datetime.now(UTC))
-            return found is not None and (found.role, found.name) == (socket.role, socket.name)
-        async with self._db.sessions() as session:
-            found = await session.scalar(
-                select(Credential.id).where(
-                    Credential.role == Role(socket.role),
-                    Credential.name == socket.name,
-                    Credential.revoked_at.is_(None),
-                )
-            )
-        return found is not None
+        page = socket.web_user  # it joined by its page's sign-in
+        if page is None or page.session is None:
+            return False
+        found = await self._db.use_web_session(page.session, datetime.now(UTC))
+        return found is not None and (found.role, found.name) == (socket.role, socket.name)
 
 
 class OpenSockets:
