@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -103,6 +104,9 @@ async def test_a_credential_revoked_elsewhere_is_refused_on_accept(server: Runni
         kiosk = await joined(k, "kiosk", kiosk_token)
         revoked_kiosk = await joined(late, "kiosk", late_token)
         await kiosk.send({"type": "request_service", "service": "card_opening"})
+        async with asyncio.timeout(10):  # the customer is queued before anyone is revoked
+            while [s.kiosk.name for s in server.centre.queue] != ["RV-K2"]:
+                await asyncio.sleep(0.02)
         await server.db.revoke_credential("agent", "elsewhere")
         await server.db.revoke_credential("kiosk", "RV-K3")
         code, message = await agent.error({"type": "accept"})
