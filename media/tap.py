@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCRtpReceiver
-from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket
+from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
 from .errors import MediaError
 
@@ -32,6 +32,8 @@ CLOCK_RATES = {"video": 90000, "audio": 48000}
 
 #: Do not ask a sender for keyframes more often than this.
 MIN_KEYFRAME_INTERVAL_S = 0.5
+#: Packet arrival times kept for frames not yet handed over (by RTP timestamp).
+MAX_ARRIVALS = 256
 
 
 @dataclass(slots=True)
@@ -44,7 +46,7 @@ class EncodedFrame:
     timestamp: int
     #: The RTP timestamp as sent, modulo 2**32 (for sender-report mapping).
     rtp_timestamp: int
-    #: Server wall-clock time (``time.time()``) when the frame was complete.
+    #: Server wall-clock time (``time.time()``) when the frame's last packet arrived.
     arrival: float
     keyframe: bool
 
@@ -118,7 +120,11 @@ class ReceiverTap:
         self._on_frame = on_frame
         self._on_sender_report = on_sender_report
         self._first_rtp: int | None = None
+        #: RTP timestamp -> when its latest packet arrived (retransmissions included).
+        self._arrivals: dict[int, float] = {}
         self._last_keyframe_request = 0.0
+        #: A keyframe asked for before the first packet came (the sender is not known yet).
+        self._keyframe_wanted = False
         self.frames = 0
         self.keyframe_requests = 0
         #: Damaged frames (and those depending on them) left out.
@@ -140,15 +146,39 @@ class ReceiverTap:
             )
         if not decode:
             receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._handle_frame)  # type: ignore[attr-defined]
+            self._install_arrivals()
         handle_rtcp = receiver._handle_rtcp_packet
 
         async def _handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
             if isinstance(packet, RtcpSrPacket):
                 info = packet.sender_info
-                self._on_sender_report(ntp_to_seconds(info.ntp_timestamp), info.rtp_timestamp)
+                # A report sent before the sender's first packet (aiortc sends those,
+                # with NTP time 0) maps nothing.
+                if info.packet_count and info.ntp_timestamp:
+                    seconds = ntp_to_seconds(info.ntp_timestamp)
+                    self._on_sender_report(seconds, info.rtp_timestamp)
             await handle_rtcp(packet)
 
         receiver._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
+
+    def _install_arrivals(self) -> None:
+        # aiortc's jitter buffer hands a frame over only when later packets have come
+        # (a video frame with the next frame's first packet, an audio frame four frames
+        # on): the time a frame was handed over says more about the buffer than about
+        # the network. The arrival of its packets is what the timeline needs.
+        receiver = self._receiver
+        handle_rtp = receiver._handle_rtp_packet
+        arrivals = self._arrivals
+
+        async def _handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+            arrivals[packet.timestamp] = time.time()  # a retransmission has the same
+            if len(arrivals) > MAX_ARRIVALS:
+                del arrivals[next(iter(arrivals))]
+            await handle_rtp(packet, arrival_time_ms)
+            if self._keyframe_wanted:
+                self.request_keyframe(force=True)
+
+        receiver._handle_rtp_packet = _handle_rtp_packet  # type: ignore[method-assign]
 
     def rtp_timestamp(self, timestamp: int) -> int:
         """The RTP timestamp as sent, from one counted from the track's first frame."""
@@ -171,9 +201,10 @@ class ReceiverTap:
                 self.request_keyframe()
                 return
         self.frames += 1
+        arrival = self._arrivals.pop(rtp_timestamp, None) or time.time()
         try:
             self._on_frame(
-                EncodedFrame(self.kind, data, timestamp, rtp_timestamp, time.time(), keyframe)
+                EncodedFrame(self.kind, data, timestamp, rtp_timestamp, arrival, keyframe)
             )
         except Exception:
             # A fault downstream must not stop the receiver (and the call).
@@ -189,6 +220,9 @@ class ReceiverTap:
         if not force and now - self._last_keyframe_request < MIN_KEYFRAME_INTERVAL_S:
             return
         sources = self._receiver.getSynchronizationSources()
+        # Before the first packet (recording starts as the call connects) the request
+        # is sent with the first packet: the picture is recorded from its first second.
+        self._keyframe_wanted = not sources
         if not sources:
             return
         self._last_keyframe_request = now

@@ -8,9 +8,17 @@ sender's encoding and queueing delay; of the reports of the last half minute, th
 with the least delay is used (the earliest mapping), so that delay does not shake the
 timeline, while a sender clock that drifts over an hour is still followed.
 
-The sender's wall clock is then mapped to the server's by a per-party offset (the
-smallest ``arrival - sent`` of the last half minute), which shifts a party's audio and
-video alike and so keeps them in sync with each other.
+The sender's wall clock is then mapped to the server's by a per-party offset, the
+smallest ``arrival - sent`` of the last half minute, which shifts a party's audio and
+video alike and so keeps them in sync with each other. Both minima are kept against
+the RTP clock (``sent - rtp`` and ``arrival - rtp``) and the offset is worked out from
+the current ones whenever a frame is placed: a sample of ``arrival - sent`` taken with
+an earlier, worse sender report would be too small by that report's extra delay and
+would shift the whole party for half a minute.
+
+A track's frames wait until it has had a few sender reports (or for a few seconds),
+so that the first pictures of a camera are not placed by one report that happened to
+be sent late.
 """
 
 from __future__ import annotations
@@ -20,8 +28,10 @@ from dataclasses import dataclass
 
 from .tap import CLOCK_RATES, EncodedFrame
 
-#: Frames wait this long for a track's first sender report before arrival time is used.
-SENDER_REPORT_WAIT_S = 3.0
+#: Frames wait until their track has had this many sender reports ...
+SENDER_REPORTS_TO_SETTLE = 3
+#: ... or for this long (seconds); with no sender report at all, arrival times are used.
+SENDER_REPORT_WAIT_S = 4.0
 #: Sender reports and clock offsets are taken as the best of this many seconds.
 WINDOW_S = 30.0
 
@@ -55,12 +65,21 @@ class PartyClock:
     """Maps one party's sender wall clock to the server's wall clock."""
 
     def __init__(self) -> None:
-        self.offset: float | None = None
-        self._deltas = SlidingMin()
+        self._tracks: list[TrackClock] = []
 
-    def observe(self, sent: float, arrival: float) -> None:
-        """Learn from one frame: the smallest recent ``arrival - sent`` is the offset."""
-        self.offset = self._deltas.add(arrival, arrival - sent)
+    def join(self, track: TrackClock) -> None:
+        """Count ``track`` (one of the party's) in the offset."""
+        self._tracks.append(track)
+
+    @property
+    def offset(self) -> float | None:
+        """Server minus sender wall clock: the smallest recent ``arrival - sent``.
+
+        Only tracks whose frames are placed count: one still waiting for its sender
+        reports may have had only a late one, which would shift the others.
+        """
+        offsets = [t.offset for t in self._tracks if t.settled and t.offset is not None]
+        return min(offsets) if offsets else None
 
     def to_server(self, sent: float) -> float:
         """A sender wall-clock time as server wall-clock time."""
@@ -82,55 +101,71 @@ class TrackClock:
         self.kind = kind
         self.clock_rate = CLOCK_RATES[kind]
         self._party = party_clock
-        #: The RTP timestamp that RTP times are counted from, and the best mapping:
-        #: sender wall-clock time at that RTP timestamp.
+        party_clock.join(self)
+        #: The RTP timestamp that RTP times are counted from, and at that RTP time the
+        #: best mappings: the sender's wall clock (sender reports) and the server's
+        #: (arrivals, which include every delay on the way).
         self._rtp_origin: int | None = None
         self._base: float | None = None
+        self._arrival_base: float | None = None
         self._bases = SlidingMin()
+        self._arrival_bases = SlidingMin()
         self._pending: deque[EncodedFrame] = deque()
         self.sender_reports = 0
+        #: Whether frames are placed as they come (no longer waiting for sender reports).
+        self.settled = False
+        #: Whether the track is placed by arrival times (it had no sender report in time).
         self.fallback = False
+
+    @property
+    def offset(self) -> float | None:
+        """This track's smallest recent ``arrival - sent``, by the current mappings."""
+        if self._base is None or self._arrival_base is None:
+            return None
+        return self._arrival_base - self._base
 
     def on_sender_report(
         self, ntp_seconds: float, rtp_timestamp: int, received: float | None = None
     ) -> None:
         """Take an RTP-to-wall-clock mapping from an RTCP sender report."""
-        if self._rtp_origin is None:
-            self._rtp_origin = rtp_timestamp
-        base = ntp_seconds - _rtp_delta(rtp_timestamp, self._rtp_origin) / self.clock_rate
+        if ntp_seconds <= 0:
+            return  # sent before the first packet (aiortc does): it maps nothing
+        base = ntp_seconds - self._rtp_seconds(rtp_timestamp)
         self._base = self._bases.add(ntp_seconds if received is None else received, base)
         self.sender_reports += 1
 
-    def _sent(self, frame: EncodedFrame) -> float:
-        if self._base is None or self._rtp_origin is None:
-            return frame.arrival
-        return self._base + _rtp_delta(frame.rtp_timestamp, self._rtp_origin) / self.clock_rate
+    def _rtp_seconds(self, rtp_timestamp: int) -> float:
+        if self._rtp_origin is None:
+            self._rtp_origin = rtp_timestamp
+        return _rtp_delta(rtp_timestamp, self._rtp_origin) / self.clock_rate
+
+    def _may_settle(self, frame: EncodedFrame) -> bool:
+        """Enough sender reports, or waited long enough to place by what there is."""
+        waited = frame.arrival - self._pending[0].arrival
+        return self.sender_reports >= SENDER_REPORTS_TO_SETTLE or waited >= SENDER_REPORT_WAIT_S
 
     def place(self, frame: EncodedFrame) -> list[PlacedFrame]:
-        """Place a frame; frames wait (in order) until the first sender report."""
-        if self._base is None and not self.fallback:
-            self._pending.append(frame)
-            if frame.arrival - self._pending[0].arrival < SENDER_REPORT_WAIT_S:
-                return []
-            # No sender report in time: fall back to arrival times for this track.
-            self.fallback = True
-        frames = [*self._pending, frame] if self._pending else [frame]
-        self._pending.clear()
-        placed = []
-        for f in frames:
-            sent = self._sent(f)
-            self._party.observe(sent, f.arrival)
-            placed.append(PlacedFrame(f, self._party.to_server(sent)))
-        return placed
+        """Place a frame; frames wait (in order) until the track's clock has settled."""
+        rtp = self._rtp_seconds(frame.rtp_timestamp)
+        self._arrival_base = self._arrival_bases.add(frame.arrival, frame.arrival - rtp)
+        if self.settled:
+            return [PlacedFrame(frame, self._wall(frame))]
+        self._pending.append(frame)
+        return self.drain() if self._may_settle(frame) else []
+
+    def _wall(self, frame: EncodedFrame) -> float:
+        rtp = self._rtp_seconds(frame.rtp_timestamp)
+        if self._base is None:
+            assert self._arrival_base is not None
+            return self._arrival_base + rtp
+        return self._party.to_server(self._base + rtp)
 
     def drain(self) -> list[PlacedFrame]:
-        """Place whatever still waits for a sender report (at hang-up)."""
+        """Place whatever still waits (at hang-up, or once the clock has settled)."""
         if not self._pending:
             return []
+        self.settled = True
         self.fallback = self._base is None
-        first, *rest = self._pending
+        frames = list(self._pending)
         self._pending.clear()
-        placed = self.place(first)
-        for f in rest:
-            placed += self.place(f)
-        return placed
+        return [PlacedFrame(f, self._wall(f)) for f in frames]

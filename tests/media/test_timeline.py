@@ -91,3 +91,62 @@ def test_sliding_min_forgets_old_values() -> None:
     assert window.add(2.0, 3.0) == 3.0
     assert window.add(11.5, 9.0) == 3.0
     assert window.add(12.5, 9.0) == 9.0
+
+
+def simulate_call(
+    late_reports: dict[tuple[str, str], float], seconds: float = 12.0
+) -> dict[tuple[str, str], list[float]]:
+    """Two parties on one clock; each frame's placement error, per (party, kind).
+
+    Sender reports are stamped 2 ms after capture, except the first report of each
+    track named in ``late_reports``, stamped that much later (a sender busy encoding).
+    Before a camera's first packet its sender reports NTP time 0, as aiortc does. The
+    agent's camera starts 3 s late.
+    """
+    intervals = {"audio": 0.020, "video": 1 / 15}
+    starts = {("kiosk", "audio"): 0.0, ("kiosk", "video"): 0.6}
+    starts |= {("agent", "audio"): 0.0, ("agent", "video"): 3.0}
+    clocks: dict[tuple[str, str], TrackClock] = {}
+    for party in ("kiosk", "agent"):
+        party_clock = PartyClock()
+        for kind in intervals:
+            clocks[party, kind] = TrackClock(kind, party_clock)
+    frames = sorted(
+        (start + i * intervals[key[1]], key)
+        for key, start in starts.items()
+        for i in range(int((seconds - start) / intervals[key[1]]))
+    )
+    next_report = {key: 0.5 for key in starts}
+    errors: dict[tuple[str, str], list[float]] = {key: [] for key in starts}
+    for t, key in frames:
+        clock, kind = clocks[key], key[1]
+        if t >= next_report[key]:
+            late = late_reports.pop(key, 0.0) if t > starts[key] else 0.0
+            ntp = t + 0.002 + late if t > starts[key] else -2208988800.0  # NTP time 0
+            clock.on_sender_report(ntp, rtp_at(kind, t))
+            next_report[key] = t + 1.0
+        frame = EncodedFrame(kind, b"", 0, rtp_at(kind, t), t + 0.003, kind == "audio")
+        for placed in clock.place(frame):
+            errors[key].append(placed.wall - capture_of(kind, placed.frame.rtp_timestamp))
+    return errors
+
+
+def capture_of(kind: str, rtp_timestamp: int) -> float:
+    """The capture time of a frame of :func:`simulate_call`, by its RTP timestamp."""
+    rate = 48000 * (1 + 50e-6) if kind == "audio" else 90000
+    return ((rtp_timestamp - RTP_ORIGIN[kind]) & 0xFFFFFFFF) / rate / SENDER_RATE - SENDER_OFFSET_S
+
+
+def test_a_late_first_sender_report_shifts_nothing() -> None:
+    # A busy sender stamped the first report of the agent's late camera 100 ms late,
+    # and the kiosk microphone's 60 ms. Frames already placed cannot move, and an
+    # ``arrival - sent`` taken with that report would stay the party's minimum for
+    # half a minute: the party would land 100 ms early for the rest of the window.
+    late = {("agent", "video"): 0.100, ("kiosk", "audio"): 0.060}
+    errors = simulate_call(late)
+    every = [e for values in errors.values() for e in values]
+    for key, values in errors.items():
+        print(f"{key}: {min(values) * 1000:+.1f} .. {max(values) * 1000:+.1f} ms")
+        assert len(values) > 100, key
+    # All four tracks of both parties share one timeline, from their first frame.
+    assert max(every) - min(every) < 0.003
