@@ -5,7 +5,9 @@ aiortc has no public API for the encoded frames of a received track (aiortc issu
 NACKs sent, the VP8 payload descriptor stripped) and hands them to a decoder thread
 through a private queue. ``ReceiverTap`` swaps that queue for one that passes the
 frames to us instead, so nothing is decoded, and listens to the RTCP sender reports
-that put the stream on the wall clock. This depends on aiortc's internals: the
+that put the stream on the wall clock. Audio is taken packet by packet as it arrives
+(an Opus packet is a whole frame): aiortc's audio buffer drops received frames
+around every lost packet. This depends on aiortc's internals: the
 version is pinned exactly in pyproject.toml and tests/media/test_relay.py exercises
 the hook end to end.
 """
@@ -120,6 +122,10 @@ class ReceiverTap:
         self._on_frame = on_frame
         self._on_sender_report = on_sender_report
         self._first_rtp: int | None = None
+        #: Audio: the first and the latest RTP timestamp handed over, and how far apart.
+        self._audio_origin: int | None = None
+        self._audio_last = 0
+        self._audio_elapsed = 0
         #: RTP timestamp -> when its latest packet arrived (retransmissions included).
         self._arrivals: dict[int, float] = {}
         self._last_keyframe_request = 0.0
@@ -166,14 +172,25 @@ class ReceiverTap:
         # (a video frame with the next frame's first packet, an audio frame four frames
         # on): the time a frame was handed over says more about the buffer than about
         # the network. The arrival of its packets is what the timeline needs.
+        #
+        # Audio skips that buffer: an Opus packet is a whole frame, and aiortc's audio
+        # buffer throws away the frames before a lost packet (four or more, received
+        # or not), so 5 % loss on the network cost a fifth of the recorded sound.
         receiver = self._receiver
         handle_rtp = receiver._handle_rtp_packet
         arrivals = self._arrivals
+        codecs: dict[int, Any] = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
 
         async def _handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-            arrivals[packet.timestamp] = time.time()  # a retransmission has the same
-            if len(arrivals) > MAX_ARRIVALS:
-                del arrivals[next(iter(arrivals))]
+            now = time.time()
+            if self.kind == "audio":
+                codec = codecs.get(packet.payload_type)
+                if receiver._enabled and codec is not None and codec.mimeType == "audio/opus":
+                    self._handle_audio(packet, now)
+            else:
+                arrivals[packet.timestamp] = now  # a retransmission has the same
+                if len(arrivals) > MAX_ARRIVALS:
+                    del arrivals[next(iter(arrivals))]
             await handle_rtp(packet, arrival_time_ms)
             if self._keyframe_wanted:
                 self.request_keyframe(force=True)
@@ -185,9 +202,27 @@ class ReceiverTap:
         mapper = self._receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
         return (int(mapper._origin or 0) + timestamp) & 0xFFFFFFFF
 
+    def _handle_audio(self, packet: RtpPacket, arrival: float) -> None:
+        """Hand over one Opus packet as it arrives; late or repeated ones are dropped."""
+        if self._audio_origin is None:
+            self._audio_origin = self._audio_last = packet.timestamp
+        else:
+            step = (packet.timestamp - self._audio_last) & 0xFFFFFFFF
+            if step == 0 or step >= 1 << 31:
+                return  # a duplicate, or older than one already handed over
+            self._audio_last = packet.timestamp
+            self._audio_elapsed += step
+        self._deliver(
+            EncodedFrame(
+                "audio", packet.payload, self._audio_elapsed, packet.timestamp, arrival, True
+            )
+        )
+
     def _handle_frame(self, codec: Any, frame: Any) -> None:
         # Called on the event loop by the receiver, with the timestamp already
         # counted from the first frame; rebuild the RTP timestamp from that origin.
+        if self.kind == "audio":
+            return  # taken as the packets arrive (_handle_audio)
         timestamp = int(frame.timestamp)
         rtp_timestamp = self.rtp_timestamp(timestamp)
         data = bytes(frame.data)
@@ -200,12 +235,13 @@ class ReceiverTap:
                 self.damaged += 1
                 self.request_keyframe()
                 return
-        self.frames += 1
         arrival = self._arrivals.pop(rtp_timestamp, None) or time.time()
+        self._deliver(EncodedFrame(self.kind, data, timestamp, rtp_timestamp, arrival, keyframe))
+
+    def _deliver(self, frame: EncodedFrame) -> None:
+        self.frames += 1
         try:
-            self._on_frame(
-                EncodedFrame(self.kind, data, timestamp, rtp_timestamp, arrival, keyframe)
-            )
+            self._on_frame(frame)
         except Exception:
             # A fault downstream must not stop the receiver (and the call).
             logger.exception("%s tap: frame handler failed", self.kind)
