@@ -50,11 +50,12 @@ class Vp8Reencoder:
         with contextlib.suppress(MediaStreamError):
             while True:
                 picture = await track.recv()
+                # Read before encoding, which clears the picture's pts.
+                timestamp, arrival = int(picture.pts or 0), time.time()
                 force, self._force_keyframe = self._force_keyframe, False
                 data = await asyncio.to_thread(self._encode, picture, force)
                 if not data:
                     continue
-                timestamp = int(picture.pts or 0)
                 self.frames += 1
                 self._tap.frames += 1
                 self._on_frame(
@@ -63,7 +64,7 @@ class Vp8Reencoder:
                         data,
                         timestamp,
                         self._tap.rtp_timestamp(timestamp),
-                        time.time(),
+                        arrival,
                         is_vp8_keyframe(data),
                     )
                 )
