@@ -216,7 +216,7 @@ class SessionRelay:
         if frame.kind == "video" and not link.pictures.add(frame):
             self.request_keyframe(link.party)
         if frame.kind == "audio" and link.party in self._announcing:
-            link.clocks["audio"].place(frame)  # keeps the clock; the announcement is heard
+            link.clocks["audio"].observe(frame)  # keeps the clock; the announcement is heard
             return
         self.links[other_party(link.party)].outgoing[frame.kind].push(frame)
         for placed in link.clocks[frame.kind].place(frame):
@@ -245,6 +245,9 @@ class SessionRelay:
             raise MediaError(f"an announcement is already playing for the {as_party}")
         packets = await asyncio.to_thread(encode_opus, samples, sample_rate)
         track = self.links[other_party(as_party)].outgoing["audio"]
+        # The microphone's frames still held are recorded before the announcement.
+        for placed in self.links[as_party].clocks["audio"].drain():
+            self.recorder.add(as_party, placed)
         self._announcing.add(as_party)
         loop = asyncio.get_running_loop()
         began = loop.time()

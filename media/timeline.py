@@ -16,9 +16,13 @@ the current ones whenever a frame is placed: a sample of ``arrival - sent`` take
 an earlier, worse sender report would be too small by that report's extra delay and
 would shift the whole party for half a minute.
 
-A track's frames wait until it has had a few sender reports (or for a few seconds),
-so that the first pictures of a camera are not placed by one report that happened to
-be sent late.
+A track counts in its party's offset once it has had a few sender reports (or after a
+few seconds), so that one report that happened to be sent late does not shift the
+others. Its frames never wait that long: they are held for half a second at most (so
+that the first of them are placed by the best arrival of that half second, and a
+killed server loses little) and then placed by the earlier of two mappings, the
+sender report's and the track's own arrivals. A late report maps frames too late, and
+the arrivals never do: every frame arrives after it was sent.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from dataclasses import dataclass
 
 from .tap import CLOCK_RATES, EncodedFrame
 
-#: Frames wait until their track has had this many sender reports ...
+#: A track counts in its party's offset once it has had this many sender reports ...
 SENDER_REPORTS_TO_SETTLE = 3
-#: ... or for this long (seconds); with no sender report at all, arrival times are used.
+#: ... or this long (seconds) after its first frame, with whatever reports it had.
 SENDER_REPORT_WAIT_S = 4.0
+#: The first frames of a track are held this long (seconds) before they are placed.
+HOLD_S = 0.5
 #: Sender reports and clock offsets are taken as the best of this many seconds.
 WINDOW_S = 30.0
 
@@ -81,10 +87,6 @@ class PartyClock:
         offsets = [t.offset for t in self._tracks if t.settled and t.offset is not None]
         return min(offsets) if offsets else None
 
-    def to_server(self, sent: float) -> float:
-        """A sender wall-clock time as server wall-clock time."""
-        return sent + (self.offset or 0.0)
-
 
 @dataclass(slots=True)
 class PlacedFrame:
@@ -111,11 +113,12 @@ class TrackClock:
         self._bases = SlidingMin()
         self._arrival_bases = SlidingMin()
         self._pending: deque[EncodedFrame] = deque()
+        self._first_arrival: float | None = None
         self.sender_reports = 0
-        #: Whether frames are placed as they come (no longer waiting for sender reports).
+        #: Whether the track counts in the party's offset (its sender reports settled).
         self.settled = False
-        #: Whether the track is placed by arrival times (it had no sender report in time).
-        self.fallback = False
+        #: Whether frames are placed as they come (the first ones are held briefly).
+        self.placing = False
 
     @property
     def offset(self) -> float | None:
@@ -139,33 +142,43 @@ class TrackClock:
             self._rtp_origin = rtp_timestamp
         return _rtp_delta(rtp_timestamp, self._rtp_origin) / self.clock_rate
 
-    def _may_settle(self, frame: EncodedFrame) -> bool:
-        """Enough sender reports, or waited long enough to place by what there is."""
-        waited = frame.arrival - self._pending[0].arrival
-        return self.sender_reports >= SENDER_REPORTS_TO_SETTLE or waited >= SENDER_REPORT_WAIT_S
-
-    def place(self, frame: EncodedFrame) -> list[PlacedFrame]:
-        """Place a frame; frames wait (in order) until the track's clock has settled."""
+    def observe(self, frame: EncodedFrame) -> None:
+        """Learn from a frame's arrival without placing it (one that is not recorded)."""
+        if self._first_arrival is None:
+            self._first_arrival = frame.arrival
         rtp = self._rtp_seconds(frame.rtp_timestamp)
         self._arrival_base = self._arrival_bases.add(frame.arrival, frame.arrival - rtp)
-        if self.settled:
+        if not self.settled:
+            waited = frame.arrival - self._first_arrival
+            self.settled = self._base is not None and (
+                self.sender_reports >= SENDER_REPORTS_TO_SETTLE or waited >= SENDER_REPORT_WAIT_S
+            )
+
+    def place(self, frame: EncodedFrame) -> list[PlacedFrame]:
+        """Place a frame; a track's first frames are held (in order) for ``HOLD_S``."""
+        self.observe(frame)
+        if self.placing:
             return [PlacedFrame(frame, self._wall(frame))]
         self._pending.append(frame)
-        return self.drain() if self._may_settle(frame) else []
+        if self.settled or frame.arrival - self._pending[0].arrival >= HOLD_S:
+            return self.drain()
+        return []
 
     def _wall(self, frame: EncodedFrame) -> float:
+        """The earlier of the sender report's mapping and the track's own arrivals."""
         rtp = self._rtp_seconds(frame.rtp_timestamp)
-        if self._base is None:
-            assert self._arrival_base is not None
-            return self._arrival_base + rtp
-        return self._party.to_server(self._base + rtp)
+        assert self._arrival_base is not None
+        by_arrival = self._arrival_base + rtp
+        offset = self._party.offset
+        if self._base is None or offset is None:
+            return by_arrival
+        return min(self._base + rtp + offset, by_arrival)
 
     def drain(self) -> list[PlacedFrame]:
-        """Place whatever still waits (at hang-up, or once the clock has settled)."""
+        """Place whatever is held (at hang-up, before an announcement, or once due)."""
         if not self._pending:
             return []
-        self.settled = True
-        self.fallback = self._base is None
+        self.placing = True
         frames = list(self._pending)
         self._pending.clear()
         return [PlacedFrame(f, self._wall(f)) for f in frames]

@@ -13,7 +13,7 @@ import random
 import pytest
 
 from media.tap import EncodedFrame
-from media.timeline import PartyClock, SlidingMin, TrackClock
+from media.timeline import HOLD_S, PartyClock, SlidingMin, TrackClock
 
 HOUR_S = 3600.0
 SENDER_RATE = 1 + 20e-6  # the sender's wall clock against the server's
@@ -150,3 +150,24 @@ def test_a_late_first_sender_report_shifts_nothing() -> None:
         assert len(values) > 100, key
     # All four tracks of both parties share one timeline, from their first frame.
     assert max(every) - min(every) < 0.003
+
+
+def test_no_frame_waits_for_sender_reports() -> None:
+    # A short part (a server killed 2 s in) whose microphone has sent no sender report
+    # yet: its frames are held half a second at most and placed by their arrivals.
+    clock = TrackClock("audio", PartyClock())
+    errors: list[float] = []
+    for i in range(100):
+        t = i * 0.020
+        frame = EncodedFrame("audio", b"", 0, rtp_at("audio", t), t + 0.003, True)
+        for placed in clock.place(frame):
+            assert frame.arrival - placed.frame.arrival <= HOLD_S + 1e-9
+            errors.append(placed.wall - capture_of("audio", placed.frame.rtp_timestamp))
+    assert len(errors) == 100
+    assert all(0.002 < e < 0.004 for e in errors), (min(errors), max(errors))
+    # A part closed while frames are held: they are placed, none is lost.
+    clock = TrackClock("video", PartyClock())
+    for i in range(5):
+        frame = EncodedFrame("video", b"", 0, rtp_at("video", i / 15), i / 15 + 0.003, False)
+        assert clock.place(frame) == []
+    assert len(clock.drain()) == 5
