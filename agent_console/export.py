@@ -49,18 +49,7 @@ def workflow_log(detail: SessionDetail) -> list[dict[str, Any]]:
     """The session's workflow events for the package, without their context snapshots."""
     number = detail.session.workflow_context.get("id_number")
     return [
-        {
-            "seq": e.seq,
-            "event": e.event,
-            "from": e.source,
-            "to": e.target,
-            "actor": e.actor,
-            "at": e.at.isoformat(),
-            "part": e.part,
-            "offset_ms": e.offset_ms,
-            "reason": e.reason,
-            "data": masked(e.data, number if isinstance(number, str) else None),
-        }
+        e.record() | {"data": masked(e.data, number if isinstance(number, str) else None)}
         for e in detail.events
     ]
 

@@ -56,18 +56,5 @@ def session_manifest(detail: SessionDetail, part: int = 1) -> dict[str, Any]:
             for e in detail.evidence
             if e.part == part
         ],
-        "workflow": [
-            {
-                "seq": e.seq,
-                "event": e.event,
-                "from": e.source,
-                "to": e.target,
-                "actor": e.actor,
-                "at": e.at.isoformat(),
-                "offset_ms": e.offset_ms,
-                "part": e.part,
-                "reason": e.reason,
-            }
-            for e in detail.events
-        ],
+        "workflow": [e.record() for e in detail.events],
     }

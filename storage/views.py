@@ -111,6 +111,20 @@ class WorkflowEventView:
     context: dict[str, Any] = field(default_factory=dict)
     part: int | None = None
 
+    def record(self) -> dict[str, Any]:
+        """The transition as manifests and evidence packages list it (no data or context)."""
+        return {
+            "seq": self.seq,
+            "event": self.event,
+            "from": self.source,
+            "to": self.target,
+            "actor": self.actor,
+            "at": self.at.isoformat(),
+            "offset_ms": self.offset_ms,
+            "part": self.part,
+            "reason": self.reason,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class EvidenceItemView:
