@@ -204,6 +204,8 @@ class ReceiverTap:
 
     def _handle_audio(self, packet: RtpPacket, arrival: float) -> None:
         """Hand over one Opus packet as it arrives; late or repeated ones are dropped."""
+        if not packet.payload:
+            return  # padding only (aiortc's own receiver skips these too)
         if self._audio_origin is None:
             self._audio_origin = self._audio_last = packet.timestamp
         else:
