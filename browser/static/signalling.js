@@ -1,7 +1,10 @@
 // The signalling client both ends use (docs/protocol.md): one WebSocket to /ws, a `join`
 // with the page's role on open (the socket is authenticated by the sign-in cookie, so no
 // token is held here), JSON messages dispatched by `type` to a table of handlers, and a
-// new socket after each close, after a delay the page chooses.
+// new socket after each close, after a delay the page chooses (unless the sign-in ended).
+
+/** Close codes meaning the page's sign-in ended: 4002 signed out, 4003 revoked. */
+const SIGN_IN_ENDED = new Set([4002, 4003]);
 
 export class SignallingClient {
   /**
@@ -41,10 +44,16 @@ export class SignallingClient {
       }
       this.dispatch(message);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (this.socket !== socket) return; // an old socket
       this.socket = null;
       this.joined = false;
+      if (SIGN_IN_ENDED.has(event.code)) {
+        // Signed out or revoked (docs/protocol.md): retrying cannot help. Reloading lets
+        // the server show the sign-in or enrolment page instead of "reconnecting" forever.
+        location.reload();
+        return;
+      }
       this.onClose();
       const delay = this.retryDelay(this.attempts);
       this.attempts += 1;

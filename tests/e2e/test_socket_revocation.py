@@ -119,3 +119,21 @@ async def test_a_credential_revoked_elsewhere_is_refused_on_accept(server: Runni
         assert await closed_with(late) == f"{CloseCode.REVOKED}: the credential was revoked"
         # The customer who asked first still waits for an agent.
         assert [s.kiosk.name for s in server.centre.queue] == ["RV-K2"]
+
+
+async def test_a_revoked_kiosk_page_goes_to_enrolment_instead_of_reconnecting(
+    server: RunningServer,
+) -> None:
+    """The customer is not told "reconnecting" forever: the page shows enrolment again."""
+    from signaling.sockets import OPEN_SOCKETS
+    from tests.browser import chromium
+    from tests.e2e.test_kiosk_browser import enrol
+
+    async with chromium() as browser:
+        page = await enrol(browser, server, "RV-PAGE")
+        await page.wait_for_function(
+            "() => window.dualrecKiosk.state.joined === true", timeout=10_000
+        )
+        await server.db.revoke_credential("kiosk", "RV-PAGE")
+        assert server.runner.app[OPEN_SOCKETS].close_account("kiosk", "RV-PAGE") == 1
+        await page.wait_for_url(f"{server.url}/kiosk/enrol", timeout=10_000)
