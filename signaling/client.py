@@ -12,11 +12,13 @@ import collections
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from common import BackgroundTasks
 
 from .errors import SignalingError
 from .protocol import Answer, Error, Join, Joined, Message, Offer, parse_message
@@ -53,21 +55,16 @@ class SignalingClient:
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
         #: Messages that came while an answer was awaited, read before the inbox.
         self._deferred: collections.deque[Message] = collections.deque()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks("signalling client")
         self._closed = asyncio.Event()
 
     async def connect(self) -> Joined:
         """Open the WebSocket and join with the token."""
         self._http = aiohttp.ClientSession()
         self._ws = await self._http.ws_connect(self.url, heartbeat=20.0)
-        self._spawn(self._read())
+        self._tasks.spawn(self._read())
         await self.send(Join(role=self.role, token=self._token))
         return await self.expect(Joined)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _read(self) -> None:
         assert self._ws is not None
@@ -140,7 +137,7 @@ class SignalingClient:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            self._spawn(self._consume(track))
+            self._tasks.spawn(self._consume(track))
 
         await pc.setLocalDescription(await pc.createOffer())
         await self.send(Offer(sdp=pc.localDescription.sdp))
@@ -181,6 +178,4 @@ class SignalingClient:
             await self._ws.close()
         if self._http is not None:
             await self._http.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
