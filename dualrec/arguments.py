@@ -37,6 +37,16 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
         "--s3-bucket", help="store recordings in this Object Lock bucket (or DUALREC_S3_BUCKET)"
     )
     serve.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (default AWS)")
+    serve.add_argument(
+        "--redis-url", help="run as one of several nodes sharing this Redis (needs PostgreSQL)"
+    )
+    serve.add_argument("--node-id", help="this node's name among several (default host:port)")
+    serve.add_argument(
+        "--drain-seconds",
+        type=float,
+        dest="drain_grace_s",
+        help="on SIGTERM, how long live calls may go on before they move to another node (30)",
+    )
     serve.set_defaults(func=commands["cmd_serve"])
 
     demo = sub.add_parser("demo", help="run one complete double-recorded session")

@@ -31,6 +31,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         tts_speed_wpm=getattr(args, "tts_speed", None),
         s3_bucket=getattr(args, "s3_bucket", None),
         s3_endpoint=getattr(args, "s3_endpoint", None),
+        redis_url=getattr(args, "redis_url", None),
+        node_id=getattr(args, "node_id", None),
+        drain_grace_s=getattr(args, "drain_grace_s", None),
     )
 
 
@@ -51,6 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dualrec.app import RUNNER_OPTIONS, create_app
 
     settings = _settings(args)
+    settings.check_cluster()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,6 +46,14 @@ class Settings:
     s3_retry_max_s: float = 60.0
     #: The retention policy file; None is the packaged ``storage/retention.toml``.
     retention_policy: Path | None = None
+    #: Redis shared by several nodes (queue, presence, calls' whereabouts); None runs as
+    #: one process with everything in memory (the embedded default).
+    redis_url: str | None = None
+    #: This node's name among several (default: host name and port).
+    node_id: str | None = None
+    #: How long a draining node (SIGTERM) lets its live calls run before it interrupts
+    #: them so that they resume on another node (seconds).
+    drain_grace_s: float = 30.0
 
     def __post_init__(self) -> None:
         try:
@@ -72,6 +81,19 @@ class Settings:
         """The key that seals ID numbers in the database and keys their search (never in it)."""
         return self.data_dir / "keys" / "personal-data.key"
 
+    def check_cluster(self) -> None:
+        """Refuse several nodes on the embedded SQLite file (it belongs to one process)."""
+        if self.redis_url is not None and self.database.startswith("sqlite"):
+            raise SettingsError(
+                "several nodes (--redis-url) share one PostgreSQL database: give "
+                "--database-url postgresql://...; the embedded SQLite file belongs to one process"
+            )
+
+    @property
+    def node_name(self) -> str:
+        """This node's name: ``node_id``, or the host name and port."""
+        return self.node_id or f"{socket.gethostname()}:{self.port}"
+
     @property
     def database(self) -> str:
         """The database URL in force."""
@@ -94,6 +116,10 @@ class Settings:
             settings = replace(settings, database_url=env["DUALREC_DATABASE_URL"])
         if "DUALREC_LOG_LEVEL" in env:
             settings = replace(settings, log_level=env["DUALREC_LOG_LEVEL"])
+        if "DUALREC_REDIS_URL" in env:
+            settings = replace(settings, redis_url=env["DUALREC_REDIS_URL"])
+        if "DUALREC_NODE_ID" in env:
+            settings = replace(settings, node_id=env["DUALREC_NODE_ID"])
         if "DUALREC_TIMEZONE" in env:
             settings = replace(settings, timezone=env["DUALREC_TIMEZONE"])
         s3: dict[str, Any] = {
