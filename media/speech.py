@@ -27,8 +27,10 @@ from .errors import MediaError
 ENGINE = "espeak-ng"
 RATE = 48000
 FRAME = 960  # 20 ms at 48 kHz
-#: espeak-ng voices for the customer's languages.
-VOICES: dict[str, str] = {Language.ZH_CN: "cmn", Language.EN: "en"}
+#: espeak-ng voices for the customer's languages. Mandarin is ``cmn-latn-pinyin``: on
+#: espeak-ng 1.51 (Debian 12) the voice ``cmn`` reads Chinese characters as pinyin spoken
+#: with English phonemes and tone numbers ("ben three ..."), unintelligible to a customer.
+VOICES: dict[str, str] = {Language.ZH_CN: "cmn-latn-pinyin", Language.EN: "en"}
 
 
 class SpeechFailed(MediaError):
