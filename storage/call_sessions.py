@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -145,15 +146,24 @@ class CallSessions:
                 row.status, row.ended_at, row.end_reason = SessionStatus.FAILED, at, reason
         return len(rows)
 
-    async def interrupt_open_sessions(self, reason: str, at: datetime) -> tuple[list[str], int]:
+    async def interrupt_open_sessions(
+        self, reason: str, at: datetime, *, only: Collection[str] | None = None
+    ) -> tuple[list[str], int]:
         """After a restart: calls under way become interrupted (resumable), queued ones failed.
 
+        With ``only`` (the calls of one dead node among several) just those sessions are
+        looked at, and only those under way change: waiting ones may come back elsewhere.
         Returns the interrupted sessions' ids and how many waiting sessions failed.
         """
         interrupted: list[str] = []
         failed = 0
+        query = open_sessions_query()
+        if only is not None:
+            query = query.where(CallSession.id.in_(list(only)))
         async with self._transaction() as session:
-            for row in await session.scalars(open_sessions_query().with_for_update()):
+            for row in await session.scalars(query.with_for_update()):
+                if only is not None and row.status != SessionStatus.ACTIVE:
+                    continue
                 if row.status == SessionStatus.ACTIVE:
                     logger.warning("session %s: active -> interrupted (%s)", row.id, reason)
                     row.status, row.end_reason = SessionStatus.INTERRUPTED, reason
