@@ -8,6 +8,7 @@ from .errors import Conflict, NotFound, StorageError, StorageUnavailable
 from .models import Base
 from .passwords import check_password_strength
 from .personal import PersonalData
+from .retry import HealthView, RetryPolicy
 from .views import (
     CredentialView,
     EvidenceItemView,
@@ -27,11 +28,13 @@ __all__ = [
     "CredentialView",
     "Database",
     "EvidenceItemView",
+    "HealthView",
     "MediaKind",
     "NotFound",
     "Party",
     "PersonalData",
     "RecordingFileView",
+    "RetryPolicy",
     "ReviewStatus",
     "ReviewView",
     "Role",

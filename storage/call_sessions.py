@@ -85,7 +85,10 @@ class CallSessions:
     async def end_session(
         self, id: str, *, ended_at: datetime, end_reason: str, status: str = "ended"
     ) -> SessionView:
-        """Close an open (or interrupted) session as ended (or failed)."""
+        """Close an open (or interrupted) session as ended (or failed).
+
+        Ending it again with the same status, time and reason changes nothing.
+        """
         new_status = parse_enum(SessionStatus, status, "end status")
         end_reason = stored_reason("end reason", end_reason)
         if new_status in OPEN_STATUSES:
@@ -93,6 +96,9 @@ class CallSessions:
         async with self._transaction() as session:
             row = await locked_session(session, id)
             previous = row.status
+            if (previous, row.ended_at, row.end_reason) == (new_status, ended_at, end_reason):
+                # Stored already, by an attempt whose commit was lost (storage.retry).
+                return row.view()
             if previous not in (*OPEN_STATUSES, SessionStatus.INTERRUPTED):
                 raise StorageError(f'cannot end session {id!r} in status "{previous}"')
             row.status, row.ended_at, row.end_reason = new_status, ended_at, end_reason

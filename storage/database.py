@@ -2,15 +2,18 @@
 
 ``Database`` puts the parts together: credentials (``storage.credentials``), call sessions
 (``storage.call_sessions``), a session's records (``storage.records``) and the signed-in
-browsers (``storage.web_sessions``).
+browsers (``storage.web_sessions``). Each of their operations is one transaction, run here
+through the retry policy (``storage.retry``): a database briefly unreachable is waited out.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -25,7 +28,11 @@ from .errors import StorageError, StorageUnavailable
 from .migrations import SchemaState, SchemaUpgrade
 from .personal import PersonalData
 from .records import SessionRecords
+from .retry import DatabaseHealth, HealthView, Retrier, RetryPolicy, is_transient
 from .web_sessions import WebSessionRecords
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _PG, _SQLITE = "postgresql+asyncpg", "sqlite+aiosqlite"
 _SCHEMES = {"sqlite": _SQLITE, _SQLITE: _SQLITE, "postgresql": _PG, "postgres": _PG, _PG: _PG}
@@ -34,6 +41,29 @@ _UNAVAILABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError)
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # How long a SQLite writer waits for another one before giving up.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The operations that may run again after a commit whose outcome is unknown (storage.retry):
+# reads, upserts, and writes that find their own earlier application (see their docstrings).
+# Any other write is not tried again then: it raises StorageUnavailable, as before retries.
+_REPEATABLE = frozenset(
+    {
+        # reads
+        "authenticate",
+        "check_password",
+        "get_session",
+        "list_sessions",
+        "open_sessions",
+        "next_evidence_seq",
+        "workflow_context",
+        # writes that find themselves, or that leave the same rows when applied twice
+        "add_workflow_event",
+        "add_evidence",
+        "save_recording_file",
+        "end_session",
+        "end_web_session",
+        "use_web_session",
+        "revoke_credential",
+    }
+)
 
 
 def normalise_url(url: str) -> str:
@@ -71,15 +101,22 @@ class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords):
     """The audit database behind an async SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(
-        self, url: str, *, schema: str | None = None, personal: PersonalData | None = None
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        personal: PersonalData | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         """Build the engine for ``url``; nothing connects until :meth:`start`.
 
         ``personal`` seals ID numbers (the server passes its key file's; without it, a key
         of this process only, for tools and tests that never reopen sealed values, and
-        never used to seal rows an upgrade converts).
+        never used to seal rows an upgrade converts). ``retry``: how long operations wait
+        out transient connection errors (default ``RetryPolicy()``, about 20 s).
         """
         self.personal = PersonalData.ephemeral() if personal is None else personal
+        self._retrier = Retrier(RetryPolicy() if retry is None else retry, DatabaseHealth())
         self._upgrade_key = personal
         url = normalise_url(url)
         connect_args: dict[str, Any] = {}
@@ -91,7 +128,11 @@ class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords):
                 raise StorageError(f"invalid schema name {schema!r}")
             connect_args["server_settings"] = {"search_path": schema}
         try:
-            self._engine = create_async_engine(url, connect_args=connect_args)
+            # pool_pre_ping: a pooled connection the server closed (pg_terminate_backend, a
+            # restart) is found out before use and replaced, instead of failing the work.
+            self._engine = create_async_engine(
+                url, connect_args=connect_args, pool_pre_ping=not sqlite
+            )
         except (sa_exc.SQLAlchemyError, ValueError) as exc:
             # Not str(exc): it may quote the URL with its password.
             raise StorageError(f"invalid database URL ({type(exc).__name__})") from exc
@@ -136,31 +177,73 @@ class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords):
         await self.close()
 
     @property
+    def health(self) -> HealthView:
+        """Whether operations are failing to reach the database, and how many wait."""
+        return self._retrier.health.view()
+
+    @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
         """The session maker, for storage modules that run their own transactions."""
         return self._sessions
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        """One ORM session in one transaction, with driver errors wrapped."""
+        """One ORM session in one transaction, with driver errors wrapped.
+
+        A connection lost while committing raises StorageUnavailable ``in_doubt``.
+        """
         try:
-            async with self._sessions.begin() as session:
+            async with self._sessions() as session:
                 try:
                     await session.connection()
                 except (sa_exc.SQLAlchemyError, OSError) as exc:
                     raise _translate(exc, connecting=True) from exc
                 yield session
+                try:
+                    await session.commit()
+                except (sa_exc.SQLAlchemyError, OSError) as exc:
+                    raise _translate(exc, committing=True) from exc
         except StorageError:
             raise
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             raise _translate(exc) from exc
 
 
-def _translate(exc: BaseException, *, connecting: bool = False) -> StorageError:
+def _retried(
+    name: str, operation: Callable[Concatenate[Database, P], Coroutine[Any, Any, T]]
+) -> Callable[Concatenate[Database, P], Coroutine[Any, Any, T]]:
+    """The method ``operation`` run through its Database's Retrier (see storage.retry)."""
+    repeatable = name in _REPEATABLE
+
+    @functools.wraps(operation)
+    async def retried(database: Database, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await database._retrier.run(
+            name, lambda: operation(database, *args, **kwargs), repeatable=repeatable
+        )
+
+    return retried
+
+
+# The one place retries are applied: every public operation of the mixins, each one
+# transaction (none calls another, so retries never nest).
+for _mixin in (Credentials, CallSessions, SessionRecords, WebSessionRecords):
+    for _name, _member in vars(_mixin).items():
+        if not _name.startswith("_") and inspect.iscoroutinefunction(_member):
+            setattr(Database, _name, _retried(_name, _member))
+
+
+def _translate(
+    exc: BaseException, *, connecting: bool = False, committing: bool = False
+) -> StorageError:
     """Map a SQLAlchemy, driver or socket error onto the storage errors."""
     orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
     reason = f"{type(orig).__name__}: {orig}"
     lost = isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-    if connecting or lost or isinstance(exc, _UNAVAILABLE):
-        return StorageUnavailable(f"database unavailable: {reason}")
+    transient = is_transient(exc)
+    if connecting or lost or transient or isinstance(exc, _UNAVAILABLE):
+        return StorageUnavailable(
+            f"database unavailable: {reason}",
+            transient=transient,
+            in_doubt=committing and transient,
+        )
     return StorageError(f"database error: {reason}")

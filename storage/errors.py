@@ -22,3 +22,10 @@ class Conflict(StorageError):
 
 class StorageUnavailable(StorageError, ConnectionError):
     """The database cannot be reached or refused the connection."""
+
+    def __init__(self, message: str, *, transient: bool = False, in_doubt: bool = False) -> None:
+        super().__init__(message)
+        #: The connection was lost or refused: the same work may succeed if tried again.
+        self.transient = transient
+        #: The connection was lost while committing: the work may have been applied.
+        self.in_doubt = in_doubt

@@ -86,6 +86,8 @@ class SessionRecords:
 
         With ``context`` the session's stored context becomes it, in the same transaction.
         Its ID number and that of ``data`` are stored sealed; ``reason`` bounded and masked.
+        If the session's last event is this one (same event, step, actor, part and instant),
+        it was already stored (by an attempt whose commit was lost) and is returned as is.
         """
         if reason is not None:
             reason = stored_reason("reason", reason)
@@ -94,11 +96,19 @@ class SessionRecords:
             # (SQLite transactions are already serialised by BEGIN IMMEDIATE).
             row = await locked_session(session, session_id)
             last = await session.scalar(
-                select(func.max(WorkflowEvent.seq)).where(WorkflowEvent.session_id == session_id)
+                select(WorkflowEvent)
+                .where(WorkflowEvent.session_id == session_id)
+                .order_by(WorkflowEvent.seq.desc())
+                .limit(1)
             )
+            if last is not None and (
+                (last.event, last.source, last.target, last.actor, last.at, last.part)
+                == (event, source, target, actor, at, part)
+            ):
+                return last.view()
             record = WorkflowEvent(
                 session_id=session_id,
-                seq=(last or 0) + 1,
+                seq=(0 if last is None else last.seq) + 1,
                 event=event,
                 source=source,
                 target=target,
@@ -177,11 +187,26 @@ class SessionRecords:
         context: dict[str, Any] | None = None,
         seq: int | None = None,
     ) -> EvidenceItemView:
-        """Append one evidence item; with ``context`` the session's context becomes it."""
+        """Append one evidence item; with ``context`` the session's context becomes it.
+
+        If the item is stored already (same seq, or the last one when no seq is given, with
+        the same kind, step, file, hash and instant), by an attempt whose commit was lost,
+        it is returned as is.
+        """
         if seq is not None and seq < 1:
             raise StorageError(f"evidence seq must be >= 1, got {seq}")
         async with self._transaction() as session:
             row = await locked_session(session, session_id)
+            query = select(EvidenceItem).where(EvidenceItem.session_id == session_id)
+            query = query.order_by(EvidenceItem.seq.desc()).limit(1)
+            if seq is not None:
+                query = query.where(EvidenceItem.seq == seq)
+            stored = await session.scalar(query)
+            if stored is not None and (
+                (stored.kind, stored.step, stored.file, stored.sha256, stored.at, stored.part)
+                == (kind, step, file, sha256, at, part)
+            ):
+                return stored.view()
             if seq is None:
                 seq = await self._next_evidence_seq(session, session_id)
             item = EvidenceItem(

@@ -18,6 +18,7 @@ from storage import (
     NotFound,
     Party,
     RecordingFileView,
+    RetryPolicy,
     Role,
     SessionStatus,
     SessionView,
@@ -105,7 +106,7 @@ async def test_unreachable_sqlite_path_is_storage_unavailable(tmp_path: Path) ->
 
 async def test_unreachable_postgres_is_storage_unavailable() -> None:
     # Port 1 on loopback: nothing listens, the connection is refused at once.
-    database = Database("postgresql://postgres@127.0.0.1:1/test")
+    database = Database("postgresql://postgres@127.0.0.1:1/test", retry=RetryPolicy(total_s=0.5))
     try:
         with pytest.raises(StorageUnavailable, match="database unavailable"):
             await database.start()
