@@ -15,7 +15,7 @@ from typing import overload
 from aiohttp import WSMsgType, web
 
 from media import MediaError, NegotiationError
-from storage import StorageError
+from storage import HealthView, StorageError
 from workflow import StepRefused, TransitionNotAllowed, UnknownFlow, WorkflowError
 
 from .errors import SignalingError
@@ -186,15 +186,30 @@ async def healthz(request: web.Request) -> web.Response:
         since = float(request.query.get("since", "0"))
     except ValueError:
         raise web.HTTPBadRequest(text='"since" must be a Unix time in seconds') from None
+    degraded = _degraded(centre.db.health)
+    # 200 even when degraded: a database blip is every node's, and taking nodes out of the
+    # load balancer would end calls whose media and retried writes are going on fine.
     return web.json_response(
         {
-            "status": "ok",
+            "status": "degraded" if degraded else "ok",
+            "degraded": degraded,
             "sessions": len(centre.sessions),
             "waiting": len(centre.queue),
             "loop_lag": request.app[LAG].summary(since),
         }
         | ({} if centre.shipper is None else {"uploads_pending": centre.shipper.pending})
     )
+
+
+def _degraded(database: HealthView) -> list[str]:
+    """What is degraded, in words for operators (empty when all is well)."""
+    if not database.degraded:
+        return []
+    waiting = f"{database.waiting} database operations waiting to be retried"
+    if database.failing_since is None:
+        return [waiting]
+    since = database.failing_since.isoformat(timespec="seconds")
+    return [f"database unreachable since {since} ({database.last_error}), {waiting}"]
 
 
 def setup_signaling(app: web.Application) -> None:
