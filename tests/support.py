@@ -1,11 +1,17 @@
-"""Helpers shared by the tests: a running server and a complete scripted session."""
+"""Helpers shared by the tests: a running server (in the test's process or its own) and a
+complete scripted session."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from agent_console import AgentResult, Script, ScriptedAgent
@@ -14,6 +20,59 @@ from dualrec.settings import Settings
 from kiosk_client import GROWTH_ANSWERS, Kiosk, KioskResult, open_source
 from storage import Database
 from synthetic import AGENT_LOOK, KIOSK_LOOK
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def start_serve(
+    data_dir: Path, port: int, *extra: str, output: Path | None = None, timeout_s: float = 30.0
+) -> asyncio.subprocess.Process:
+    """``dualrec serve`` (``extra`` arguments too) as its own process, once it answers /healthz.
+
+    Its stdout and stderr go to ``output`` (appended) or nowhere. It leads a process group
+    of its own, so that whatever it started can be found and ended with it.
+    """
+    with contextlib.ExitStack() as files:
+        sink = (
+            asyncio.subprocess.DEVNULL if output is None else files.enter_context(output.open("ab"))
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "dualrec",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--segment-seconds",
+            "3",
+            *extra,
+            stdout=sink,
+            stderr=asyncio.subprocess.STDOUT if output is not None else sink,
+            start_new_session=True,
+        )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline and process.returncode is None:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    if r.status == 200:
+                        return process
+            await asyncio.sleep(0.1)
+    if process.returncode is None:
+        process.kill()
+    await process.wait()
+    shown = "" if output is None else f": see {output}"
+    raise AssertionError(
+        f"dualrec serve on port {port} did not start (exit {process.returncode}){shown}"
+    )
 
 
 @dataclass

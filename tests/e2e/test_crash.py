@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from agent_console import ScriptedAgent
@@ -23,40 +19,7 @@ from media.analysis import read_audio, read_video
 from media.verify import verify_recording
 from storage import Database
 from synthetic import AGENT_LOOK, KIOSK_LOOK
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def start_serve(data_dir: Path, port: int, *extra: str) -> asyncio.subprocess.Process:
-    """``dualrec serve`` (``extra`` arguments too) as its own process, once it answers /healthz."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dualrec",
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(port),
-        "--segment-seconds",
-        "3",
-        *extra,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(100):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
-                    if r.status == 200:
-                        return process
-            await asyncio.sleep(0.1)
-    process.kill()
-    raise AssertionError("the server did not start")
+from tests.support import free_port, start_serve
 
 
 @pytest.fixture

@@ -28,11 +28,10 @@ from yarl import URL
 from signaling.sockets import CloseCode
 from signaling.webauth import KIOSK_COOKIE
 from storage import Database, normalise_url, web_session_key
-from tests.e2e.test_crash import free_port, start_serve
 from tests.e2e.test_socket_limits import closed_with
 from tests.e2e.test_socket_revocation import csrf, joined
 from tests.storage.conftest import DEFAULT_POSTGRES_URL
-from tests.support import RunningServer
+from tests.support import RunningServer, free_port, start_serve
 
 PASSWORD = "a long enough password 12"
 STAFF = {"ann": "agent", "zhang": "supervisor", "root": "admin"}

@@ -17,7 +17,8 @@ from signaling import Error, SignalingClient
 from signaling.protocol import Resume
 from storage import Database
 from synthetic import AGENT_LOOK, KIOSK_LOOK
-from tests.e2e.test_crash import database, free_port, start_serve
+from tests.e2e.test_crash import database
+from tests.support import free_port, start_serve
 
 __all__ = ["database"]  # the fixture, imported for this module's tests
 
