@@ -10,6 +10,7 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .counts import DropReason, FrameCounts
 from .tap import CLOCK_RATES, EncodedFrame
 
 #: Frames a forwarding track holds for a slow receiver before it drops the oldest.
@@ -19,9 +20,16 @@ FORWARD_QUEUE = {"video": 30, "audio": 50}
 class QueuedTrack(MediaStreamTrack):
     """A track fed by the relay; when its receiver falls behind the oldest frame goes."""
 
-    def __init__(self, kind: str, on_keyframe_request: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        on_keyframe_request: Callable[[], None],
+        counts: FrameCounts | None = None,
+    ) -> None:
         super().__init__()
         self.kind = kind
+        #: The server's frame totals (forwarded, dropped for a slow receiver).
+        self.counts = FrameCounts() if counts is None else counts
         self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(FORWARD_QUEUE[kind])
         self.on_keyframe_request = on_keyframe_request
         self.forwarded = 0
@@ -36,6 +44,7 @@ class QueuedTrack(MediaStreamTrack):
         if self._queue.full():
             self._queue.get_nowait()
             self.dropped += 1
+            self.counts.drop(self.kind, DropReason.FORWARD_QUEUE)
             # The receiver's decoder now misses a frame: start again from a keyframe.
             self.on_keyframe_request()
         self.last_timestamp = frame.timestamp
@@ -60,8 +69,13 @@ class QueuedTrack(MediaStreamTrack):
 class ForwardTrack(QueuedTrack):
     """Sends another party's encoded frames as they are (aiortc packs ``av.Packet``)."""
 
-    def __init__(self, kind: str, on_keyframe_request: Callable[[], None]) -> None:
-        super().__init__(kind, on_keyframe_request)
+    def __init__(
+        self,
+        kind: str,
+        on_keyframe_request: Callable[[], None],
+        counts: FrameCounts | None = None,
+    ) -> None:
+        super().__init__(kind, on_keyframe_request, counts)
         self._time_base = fractions.Fraction(1, CLOCK_RATES[kind])
 
     async def recv(self) -> av.Packet[Any]:
@@ -71,4 +85,5 @@ class ForwardTrack(QueuedTrack):
         packet.pts = frame.timestamp
         packet.time_base = self._time_base
         self.forwarded += 1
+        self.counts.forwarded[self.kind] += 1
         return packet

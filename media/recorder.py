@@ -26,6 +26,7 @@ import av
 from common import sha256_file
 
 from .chain import ChainLog
+from .counts import DropReason, FrameCounts
 from .errors import RecordingError
 from .tap import vp8_size
 from .timeline import PlacedFrame
@@ -121,8 +122,11 @@ class SessionRecorder:
         segment_s: float = 10.0,
         request_keyframe: Callable[[str], None],
         on_segment: Callable[[SegmentInfo], None],
+        counts: FrameCounts | None = None,
     ) -> None:
         self.directory = directory
+        #: The server's frame totals (recorded, dropped before the start or a keyframe).
+        self.counts = FrameCounts() if counts is None else counts
         self.segment_ms = int(segment_s * 1000)
         self._request_keyframe = request_keyframe
         self._on_segment = on_segment
@@ -156,6 +160,7 @@ class SessionRecorder:
         frame = placed.frame
         pts = round((placed.wall - self.t0) * 1000)
         if pts < 0:
+            self.counts.drop(frame.kind, DropReason.BEFORE_START)
             return
         key = (party, frame.kind)
         track = self._tracks.get(key)
@@ -168,6 +173,7 @@ class SessionRecorder:
             self._request_keyframe(party)
             if not track.open:
                 track.dropped_before_keyframe += 1
+                self.counts.drop(frame.kind, DropReason.BEFORE_KEYFRAME)
                 return
             due = False
         if due:
@@ -176,6 +182,7 @@ class SessionRecorder:
             size = vp8_size(frame.data) if frame.kind == "video" else None
             if frame.kind == "video" and size is None:
                 self._request_keyframe(party)
+                self.counts.drop(frame.kind, DropReason.BEFORE_KEYFRAME)
                 return
             track.seq += 1
             track.open = True
@@ -187,6 +194,7 @@ class SessionRecorder:
         track.last_ms = pts
         track.frames += 1
         track.total_frames += 1
+        self.counts.recorded[frame.kind] += 1
         self._queue.put(("write", key, frame.data, pts, frame.keyframe))
 
     def _close(self, track: _TrackState) -> None:

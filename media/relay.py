@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from common import Party
 
+from .counts import DropReason, FrameCounts
 from .errors import MediaError, NegotiationError
 from .forward import ForwardTrack, QueuedTrack
 from .recorder import SessionRecorder
@@ -76,13 +77,15 @@ class PartyLink:
 
     def __init__(self, party: str, relay: SessionRelay) -> None:
         self.party = party
+        self.counts = relay.counts
         self.pc = RTCPeerConnection()
         self.party_clock = PartyClock()
         self.clocks = {kind: TrackClock(kind, self.party_clock) for kind in CLOCK_RATES}
         self.taps: dict[str, ReceiverTap] = {}
         self._request_other_keyframe = lambda: relay.request_keyframe(other_party(party))
         self.outgoing: dict[str, QueuedTrack] = {
-            kind: ForwardTrack(kind, self._request_other_keyframe) for kind in CLOCK_RATES
+            kind: ForwardTrack(kind, self._request_other_keyframe, self.counts)
+            for kind in CLOCK_RATES
         }
         self._tasks: set[asyncio.Future[None]] = set()
         self.negotiated = False
@@ -107,14 +110,21 @@ class PartyLink:
             transcode = _choose_codecs(transceiver)
             clock = self.clocks[kind]
             tap = self.taps[kind] = ReceiverTap(
-                transceiver.receiver, kind, on_frame, clock.on_sender_report, decode=transcode
+                transceiver.receiver,
+                kind,
+                on_frame,
+                clock.on_sender_report,
+                decode=transcode,
+                counts=self.counts,
             )
             if transcode:
                 # No VP8 on this party's side: its video is decoded and encoded to VP8
                 # once, and the VP8 it receives is decoded for its own encoder.
                 reencoder = Vp8Reencoder(tap, on_frame)
                 self._tasks.add(asyncio.ensure_future(reencoder.run(transceiver.receiver.track)))
-                self.outgoing[kind] = DecodingForwardTrack(self._request_other_keyframe)
+                self.outgoing[kind] = DecodingForwardTrack(
+                    self._request_other_keyframe, self.counts
+                )
                 logger.info("%s link: no VP8 offered, transcoding its video", self.party)
             outgoing = self.outgoing[kind]
             transceiver.sender.replaceTrack(outgoing)
@@ -177,9 +187,12 @@ class SessionRelay:
         *,
         on_connected: Callable[[], Any],
         on_failed: Callable[[str, str], Any],
+        counts: FrameCounts | None = None,
     ) -> None:
         self.session_id = session_id
         self.recorder = recorder
+        #: The server's frame totals, shared by all its relays (see media.counts).
+        self.counts = FrameCounts() if counts is None else counts
         self._on_connected = on_connected
         self._on_failed = on_failed
         self.links: dict[str, PartyLink] = {party: PartyLink(party, self) for party in Party}
@@ -213,10 +226,12 @@ class SessionRelay:
         return await link.answer(sdp, on_frame)
 
     def _on_frame(self, link: PartyLink, frame: EncodedFrame) -> None:
+        self.counts.received[frame.kind] += 1
         if frame.kind == "video" and not link.pictures.add(frame):
             self.request_keyframe(link.party)
         if frame.kind == "audio" and link.party in self._announcing:
             link.clocks["audio"].observe(frame)  # keeps the clock; the announcement is heard
+            self.counts.drop("audio", DropReason.ANNOUNCEMENT)
             return
         self.links[other_party(link.party)].outgoing[frame.kind].push(frame)
         for placed in link.clocks[frame.kind].place(frame):

@@ -25,6 +25,7 @@ from typing import Any
 from aiortc import RTCRtpReceiver
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
+from .counts import DropReason, FrameCounts
 from .errors import MediaError
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class ReceiverTap:
         on_sender_report: Callable[[float, int], None],
         *,
         decode: bool = False,
+        counts: FrameCounts | None = None,
     ) -> None:
         if kind not in CLOCK_RATES:
             raise MediaError(f'cannot tap a track of kind "{kind}"')
@@ -135,6 +137,8 @@ class ReceiverTap:
         self.keyframe_requests = 0
         #: Damaged frames (and those depending on them) left out.
         self.damaged = 0
+        #: The server's frame totals (damaged frames are counted there as dropped).
+        self.counts = FrameCounts() if counts is None else counts
         self._broken = False
         self._requests: set[asyncio.Future[None]] = set()
         #: For a party without VP8: what re-encodes its decoded video (media.transcode).
@@ -235,6 +239,7 @@ class ReceiverTap:
             self._broken = not (keyframe and vp8_frame_ok(data))
             if self._broken:
                 self.damaged += 1
+                self.counts.drop(self.kind, DropReason.DAMAGED)
                 self.request_keyframe()
                 return
         arrival = self._arrivals.pop(rtp_timestamp, None) or time.time()

@@ -22,6 +22,7 @@ import av
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .counts import FrameCounts
 from .forward import QueuedTrack
 from .tap import EncodedFrame, ReceiverTap, is_vp8_keyframe
 
@@ -104,8 +105,10 @@ def _vp8_encoder(width: int, height: int) -> av.VideoCodecContext:
 class DecodingForwardTrack(QueuedTrack):
     """Sends another party's VP8 as pictures, for a sender in another codec."""
 
-    def __init__(self, on_keyframe_request: Callable[[], None]) -> None:
-        super().__init__("video", on_keyframe_request)
+    def __init__(
+        self, on_keyframe_request: Callable[[], None], counts: FrameCounts | None = None
+    ) -> None:
+        super().__init__("video", on_keyframe_request, counts)
         self._decoder = av.CodecContext.create("libvpx", "r")
 
     async def recv(self) -> av.VideoFrame:
@@ -117,6 +120,7 @@ class DecodingForwardTrack(QueuedTrack):
                 picture = pictures[-1]
                 picture.pts, picture.time_base = frame.timestamp, VIDEO_TIME_BASE
                 self.forwarded += 1
+                self.counts.forwarded["video"] += 1
                 return picture
 
     def _decode(self, data: bytes) -> list[av.VideoFrame]:
