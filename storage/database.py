@@ -24,6 +24,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from . import migrations
 from .call_sessions import CallSessions
 from .credentials import Credentials
+from .error_counts import DatabaseErrors
 from .errors import StorageError, StorageUnavailable
 from .migrations import SchemaState, SchemaUpgrade
 from .personal import PersonalData
@@ -139,6 +140,8 @@ class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords):
         if sqlite:
             event.listen(self._engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(self._engine.sync_engine, "begin", _sqlite_on_begin)
+        #: Driver errors by type, read by the metrics (see storage.error_counts).
+        self.errors = DatabaseErrors(self._engine.sync_engine)
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
 
     async def start(self) -> None:
