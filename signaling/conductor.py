@@ -24,7 +24,7 @@ from . import workflow_view
 from .announcer import Announcer, TtsSettings
 from .errors import InvalidEvidence, OutOfOrder
 from .evidence import EvidenceKeeper, decode_signature
-from .protocol import Document, EvidenceMessage, WorkflowEventMessage
+from .protocol import EvidenceMessage, WorkflowEventMessage
 from .session import Client, LiveSession
 
 logger = logging.getLogger(__name__)
@@ -266,9 +266,12 @@ class Conductor:
 
     # -- telling the parties -----------------------------------------------------------
 
-    def document(self, session: LiveSession, document_id: str) -> Document:
-        """One of the current step's documents, to show on the kiosk."""
-        return workflow_view.document(session, document_id)
+    async def push_document(self, session: LiveSession, agent: Client, document_id: str) -> None:
+        """Show one of the current step's documents on the kiosk (and to the agent)."""
+        document = workflow_view.document(session, document_id)
+        logger.info("session %s: document %s pushed", session.id, document.id)
+        await session.kiosk.send(document)
+        await agent.send(document)
 
     async def send_state(
         self, session: LiveSession, *, event: str | None, offset_ms: int | None = None

@@ -1,13 +1,11 @@
 """The call centre: who is connected, the queue, and the live sessions.
 
-Every message from a kiosk or an agent arrives here already parsed (see
-signaling.protocol). ``CallCentre.handle`` checks that the sender may send it now,
-then carries it out: queueing, pairing, negotiating with the media relay, advancing
-the workflow and ending the call. Where each call stands is its ``CallLifecycle``
-(signaling.call). It raises SignalingError (and lets WorkflowError, MediaError and
-StorageError through) for the server to turn into ``error`` messages.
+Every message from a kiosk or an agent arrives here parsed (signaling.protocol).
+``CallCentre.handle`` checks that the sender may send it now, then carries it out:
+queueing, pairing, negotiating with the media relay, advancing the workflow, ending the
+call. Each call's state is its ``CallLifecycle``; other nodes are reached through
+``nodes`` (a ``NodeLink``). Errors are raised for the server to turn into messages.
 """
-
 from __future__ import annotations
 
 import logging
@@ -33,6 +31,7 @@ from .conductor import Conductor
 from .errors import OutOfOrder, SignalingError
 from .evidence import EvidenceKeeper
 from .media_setup import MediaSetup
+from .nodelink import NodeLink, OneNode
 from .protocol import (
     Accept,
     Answer,
@@ -46,7 +45,6 @@ from .protocol import (
     Offer,
     PeerReconnecting,
     PushDocument,
-    QueueState,
     RequestService,
     Resume,
     SessionEnded,
@@ -84,6 +82,8 @@ class CallCentre:
         self.shipper = shipper
         self.roster = Roster()
         self.queue = WaitingQueue()
+        #: The other nodes (none in the embedded default; see signaling.federation).
+        self.nodes: NodeLink = OneNode(self.queue)
         self.sessions: dict[str, LiveSession] = {}
         #: Interrupted parts whose agent waits for the customer to resume, by session id.
         self.held: dict[str, LiveSession] = {}
@@ -113,6 +113,8 @@ class CallCentre:
         """Carry out one message from ``client``."""
         if isinstance(message, Join):
             await self._join(client, message)
+            return
+        if await self.nodes.route(client, message):
             return
         await self._dispatch(client, permitted(client.role, message))
 
@@ -144,7 +146,8 @@ class CallCentre:
             case EvidenceMessage():
                 await self.conductor.on_evidence(self._in_call(client, "evidence"), client, message)
             case PushDocument():
-                await self._push_document(client, message)
+                session = self._in_call(client, "push_document")
+                await self.conductor.push_document(session, client, message.document_id)
             case Hangup():
                 await self._hangup(client, message)
             case _:
@@ -153,6 +156,7 @@ class CallCentre:
     async def _join(self, client: Client, message: Join) -> None:
         role = await identify(client, message, self.db)
         self.roster.add(client)
+        await self.nodes.joined(client)
         logger.info("%s joined", client.label)
         await client.send(Joined(role=role, name=client.name, branch=client.branch))
         if role is Role.AGENT:
@@ -166,6 +170,7 @@ class CallCentre:
         closed as interrupted and the agent waits for the kiosk to ``resume``.
         """
         self.roster.discard(client)
+        await self.nodes.gone(client)
         for held in list(self.held.values()):
             if held.agent is client:
                 # The agent is gone: the part stays interrupted, resumable from the queue.
@@ -198,14 +203,6 @@ class CallCentre:
         await self.roster.set_presence(client, state)
         await self._queue_changed()
 
-    def agents_overview(self) -> list[dict[str, Any]]:
-        """Every connected agent's presence and call, for supervisors."""
-        return self.roster.overview()
-
-    def queue_state(self) -> QueueState:
-        """The waiting customers, as agents see them."""
-        return self.queue.state()
-
     async def _queue_changed(self) -> None:
         await self.queue.announce(self.roster, self.handling)
 
@@ -228,7 +225,6 @@ class CallCentre:
             state=flow.initial,
         )
         client.language = Language(message.language)
-        client.session = session
         await self.db.create_session(
             id=session.id,
             service=session.service,
@@ -238,13 +234,21 @@ class CallCentre:
             workflow_state=flow.initial,
             created_at=datetime.now(UTC),
         )
-        self.sessions[session.id] = session
-        self.queue.join(session)
+        await self.requeue(session)
         logger.info("session %s: %s queued for %s", session.id, client.label, session.service)
+
+    async def requeue(self, session: LiveSession) -> None:
+        """Queue ``session``, owned by this node (new, or back from a node that died)."""
+        session.kiosk.session = session
+        self.sessions[session.id] = session
+        await self.nodes.own(session)
+        await self.queue.join(session)
         await self._queue_changed()
 
     async def _resume(self, client: Client, message: Resume) -> None:
         self._one_session_per_kiosk(client, "resume")
+        if await self.nodes.resume(client, message):
+            return
         live = self.sessions.get(message.session_id)
         if live is not None and not live.call.open:
             # The dropped connection is still being closed: resume once it is.
@@ -255,17 +259,18 @@ class CallCentre:
         client.language = Language(message.language)
         client.session = session
         self.sessions[session.id] = session
+        await self.nodes.own(session)
         held = self.held.get(session.id)
-        agent = None if held is None else held.agent
+        agent = await self.nodes.held_agent(session.id) if held is None else held.agent
         if held is not None:
             self._release(held)
         if agent is not None and agent in self.roster and agent.session is None:
             # The same agent waited for this customer: the call goes straight on.
             logger.info("session %s: %s is back (part %d)", session.id, client.label, session.part)
-            await self._match(session, agent)
+            await self.match(session, agent)
             return
         # Back to the head of the queue: this customer has waited once already.
-        self.queue.rejoin(session)
+        await self.queue.join(session, front=True)
         logger.info(
             "session %s: %s resumes at %s (part %d)",
             session.id,
@@ -280,11 +285,12 @@ class CallCentre:
             raise OutOfOrder("accept", "in a call")
         if client.presence is not Presence.AVAILABLE:
             raise OutOfOrder("accept", f"presence {client.presence}")
-        session = self.queue.take(message.offer_id)
-        await self._match(session, client)
-        await self._queue_changed()
+        session = await self.nodes.claim(client, message.offer_id)
+        if session is not None:  # else its owner, another node, matches
+            await self.match(session, client)
+            await self._queue_changed()
 
-    async def _match(self, session: LiveSession, agent: Client) -> None:
+    async def match(self, session: LiveSession, agent: Client) -> None:
         """Pair ``session``'s kiosk with ``agent``: both now negotiate with the relay."""
         session.call.fire(CallEvent.MATCH)
         session.agent = agent
@@ -323,13 +329,6 @@ class CallCentre:
             raise OutOfOrder(what, "waiting in the queue")
         return session
 
-    async def _push_document(self, client: Client, message: PushDocument) -> None:
-        session = self._in_call(client, "push_document")
-        document = self.conductor.document(session, message.document_id)
-        logger.info("session %s: document %s pushed", session.id, document.id)
-        await session.kiosk.send(document)
-        await client.send(document)
-
     # -- ending ------------------------------------------------------------------------
 
     async def _hangup(self, client: Client, message: Hangup) -> None:
@@ -338,6 +337,7 @@ class CallCentre:
             # The agent gives up waiting for the customer to come back.
             del self.held[held.id]
             held.call.fire(CallEvent.GIVE_UP)
+            await self.nodes.disown(held)
             await self.db.end_session(
                 held.id, ended_at=datetime.now(UTC), end_reason=message.reason, status="ended"
             )
@@ -366,7 +366,7 @@ class CallCentre:
             return
         session.call.fire(CallEvent.CLOSE)
         self.conductor.stop(session)
-        if self.queue.leave(session):
+        if await self.queue.leave(session):
             await self._queue_changed()
         outcome = await self.closer.close_part(session, reason, hold=hold)
         if session.t0 is not None:
@@ -384,6 +384,7 @@ class CallCentre:
             await self.roster.tell([agent], PeerReconnecting(session_id=session.id, party="kiosk"))
             return
         session.call.finish(outcome)
+        await self.nodes.disown(session)
         ended = SessionEnded(session_id=session.id, reason=reason, by=by)
         await self.roster.tell(session.parties(), ended)
         if agent is not None and agent in self.roster:

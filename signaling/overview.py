@@ -112,7 +112,7 @@ class CentreOverview:
 
     def agents(self) -> list[dict[str, Any]]:
         """Every connected agent's presence and call."""
-        return self._centre.agents_overview()
+        return self._centre.roster.overview()
 
     def agent_of(self, session_id: str) -> str | None:
         """The name of the agent in session ``session_id``'s call, or holding it for a resume."""

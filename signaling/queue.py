@@ -31,16 +31,19 @@ class WaitingQueue:
     def __contains__(self, session: object) -> bool:
         return session in self._waiting
 
-    def join(self, session: LiveSession) -> None:
-        """Queue ``session`` at the back."""
-        self._waiting.append(session)
+    async def join(self, session: LiveSession, *, front: bool = False) -> None:
+        """Queue ``session`` at the back, or at the front (its customer waited once already)."""
+        if front:
+            self._waiting.insert(0, session)
+        else:
+            self._waiting.append(session)
 
-    def rejoin(self, session: LiveSession) -> None:
-        """Queue ``session`` at the front: its customer has waited once already."""
-        self._waiting.insert(0, session)
-
-    def leave(self, session: LiveSession) -> bool:
+    async def leave(self, session: LiveSession) -> bool:
         """Take ``session`` out of the queue; whether it was waiting."""
+        return self.forget(session)
+
+    def forget(self, session: LiveSession) -> bool:
+        """Take ``session`` out of this node's list; whether it was in it."""
         if session in self._waiting:
             self._waiting.remove(session)
             return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from common import Presence, Role
@@ -25,6 +25,8 @@ class Roster:
 
     def __init__(self) -> None:
         self._clients: set[Client] = set()
+        #: Told when an agent's presence is set (several nodes share it through Redis).
+        self.watch: Callable[[Client], Awaitable[None]] | None = None
 
     def __contains__(self, client: object) -> bool:
         return client in self._clients
@@ -38,12 +40,16 @@ class Roster:
         self._clients.discard(client)
 
     def agents(self) -> Iterator[Client]:
-        """The joined agents."""
-        return (c for c in list(self._clients) if c.role is Role.AGENT)
+        """The joined agents whose sockets are on this node."""
+        return (c for c in list(self._clients) if c.role is Role.AGENT and c.home is None)
 
     def free_agents(self) -> Iterator[Client]:
         """The agents who are available and not in a call: those a queue offer goes to."""
-        return (c for c in self.agents() if c.session is None and c.presence is Presence.AVAILABLE)
+        return (
+            c
+            for c in self.agents()
+            if c.session is None and c.remote is None and c.presence is Presence.AVAILABLE
+        )
 
     def working(self) -> int:
         """How many agents are available or in a call."""
@@ -55,6 +61,8 @@ class Roster:
             logger.info("%s: %s -> %s", client.label, client.presence, state)
             client.presence, client.presence_since = state, time.monotonic()
         await self.tell([client], PresenceMessage(state=state))
+        if self.watch is not None and client.home is None:
+            await self.watch(client)
 
     async def tell(self, clients: Iterator[Client] | list[Client], message: Message) -> None:
         """Send ``message`` to each of ``clients`` still joined; a closed socket is skipped."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,11 +27,24 @@ from .protocol import Message
 from .webauth import WebUser
 
 
+@dataclass
+class RemoteCall:
+    """The call a client is in when another node owns it (several nodes only)."""
+
+    session_id: str
+    #: The owner node; None once it died (an agent then waits for the customer).
+    owner: str | None
+    #: Whether the owner has matched the client (an agent's claim is first pending).
+    matched: bool = False
+
+
 @dataclass(eq=False)
 class Client:
     """One connected kiosk or agent."""
 
     send: Callable[[Message], Awaitable[None]]
+    #: This connection's id: how peer nodes address it (never a secret).
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
     role: Role | None = None
     name: str = ""
     branch: str | None = None
@@ -41,6 +55,10 @@ class Client:
     #: An agent's presence and since when (monotonic).
     presence: Presence = Presence.AVAILABLE
     presence_since: float = field(default_factory=time.monotonic)
+    #: The call this client is in when another node owns it.
+    remote: RemoteCall | None = None
+    #: For a party whose socket is on another node: that node (None: the socket is here).
+    home: str | None = None
 
     @property
     def label(self) -> str:
@@ -108,6 +126,8 @@ class LiveSession:
     part: int = 1
     evidence: EvidenceLedger = field(default_factory=EvidenceLedger)
     queued_at: float = field(default_factory=time.monotonic)
+    #: Its place in the queue of several nodes, kept when it moves to another node.
+    queue_score: float | None = None
     #: What agents name this session by while it waits (see ``offer``).
     offer_id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     agent: Client | None = None

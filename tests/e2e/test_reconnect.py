@@ -81,7 +81,7 @@ async def test_agents_set_their_presence_but_never_busy(server: RunningServer) -
         assert (await agent.expect(Presence)).state == "available"
         await agent.send(Presence(state="away"))
         assert (await agent.expect(Presence)).state == "away"
-        overview = server.centre.agents_overview()
+        overview = server.centre.roster.overview()
         assert [(a["name"], a["presence"]) for a in overview] == [("bo", "away")]
         # Busy is the server's to set.
         await agent.send(Presence(state="busy"))

@@ -263,7 +263,7 @@ async def test_each_role_sends_only_its_own_messages(
         assert [s.id for s in centre.queue] == [queued["session_id"]]
         assert [s.agent for s in centre.queue] == [None]
         assert list(centre.sessions) == [queued["session_id"]]
-        [ann] = [a for a in centre.agents_overview() if a["name"] == "ann"]
+        [ann] = [a for a in centre.roster.overview() if a["name"] == "ann"]
         assert (ann["presence"], ann["session_id"]) == ("available", None)
     finally:
         await kiosk.close()

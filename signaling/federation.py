@@ -1,0 +1,377 @@
+"""Several nodes: the call centre's ``NodeLink`` on Redis.
+
+Each call has one owner node: the kiosk's node when it is queued (or the node a kiosk
+resumes on, once the old owner is gone). The owner runs the relay, the workflow and the
+recorder; a party whose socket is on another node is a *proxy* ``Client`` there, whose
+``send`` posts the message to the party's node, and that node passes the party's
+messages back (``NodeBus``). Media never goes through Redis: both parties' peer
+connections go straight to the owner.
+
+When a node dies, one survivor marks its calls interrupted and closes their recording
+parts from the shared recordings folder; the agents of those calls, on other nodes,
+wait for their customers (as after a kiosk's drop); the kiosks reconnect to any node
+and resume, and those that waited in the queue get their old places back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from cluster import ClaimRefused, Envelope, EnvelopeError, Keys, NodeBus, NodeRegistry, SharedQueue
+from common import BackgroundTasks, Language, Presence, Role
+
+from . import failover
+from .errors import OutOfOrder, SignalingError
+from .protocol import (
+    Error,
+    Hangup,
+    Join,
+    Matched,
+    Message,
+    Resume,
+    SessionEnded,
+    parse_message,
+)
+from .protocol import Presence as PresenceMessage
+from .server import error_message
+from .session import Client, LiveSession, RemoteCall
+from .shared_queue import NodeQueue
+
+if TYPE_CHECKING:
+    from .hub import CallCentre
+
+logger = logging.getLogger(__name__)
+
+
+class Federation:
+    """This node among several: the call centre's ``NodeLink`` on Redis."""
+
+    def __init__(
+        self,
+        centre: CallCentre,
+        redis: Redis,
+        node: str,
+        address: str,
+        *,
+        signing_key: Ed25519PrivateKey,
+        recordings_dir: Path,
+        keys: Keys | None = None,
+    ) -> None:
+        self.centre, self.redis, self.node = centre, redis, node
+        self.keys = keys or Keys()
+        self.signing_key, self.recordings_dir = signing_key, recordings_dir
+        self.shared = SharedQueue(redis, self.keys)
+        self.registry = NodeRegistry(
+            redis,
+            self.keys,
+            node,
+            address,
+            on_reap=partial(failover.reap, self),
+            on_reset=partial(failover.reset, self),
+            on_fenced=partial(failover.fenced, self),
+            on_beat=partial(failover.beat, self),
+        )
+        self.bus = NodeBus(redis, self.keys, node, self._receive)
+        #: This node's joined clients, by connection id.
+        self.local: dict[str, Client] = {}
+        #: Parties of calls owned here whose sockets are elsewhere, by (node, connection).
+        self.proxies: dict[tuple[str, str], Client] = {}
+        #: What to do when another node closes an account's sockets (set by the server).
+        self.close_sockets: Callable[[str, dict[str, str]], None] | None = None
+        self.tasks = BackgroundTasks("federation")
+        self._listener: asyncio.Task[None] | None = None
+        self.queue = centre.queue = NodeQueue(self.shared, node)
+        centre.roster.watch = self.publish_agent
+
+    # -- starting and stopping -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register this node, clean up after its previous run, read its stream."""
+        if await self.registry.start() is not None:
+            # This node id ran before and died with calls: they are ours to clean up.
+            await failover.reap(self, self.node)
+        self.bus.start()
+        self._listener = asyncio.create_task(self._listen(), name="queue hints")
+
+    async def stop(self) -> None:
+        """Leave (after the call centre has ended or handed over every call)."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.bus.stop()
+        await self.tasks.join()
+        await self.registry.stop()
+
+    async def _listen(self) -> None:
+        """Announce the queue when another node hints that it changed."""
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.keys.queue_changed)
+                    async for item in pubsub.listen():
+                        if item.get("type") == "message":
+                            await self.centre.queue.announce(
+                                self.centre.roster, self.centre.handling
+                            )
+            except (RedisError, OSError) as exc:
+                logger.warning("queue hints lost (Redis): %s", exc)
+                await asyncio.sleep(1.0)
+
+    # -- NodeLink --------------------------------------------------------------------
+
+    async def route(self, client: Client, message: Message) -> bool:
+        remote = client.remote
+        if remote is None or isinstance(message, Join | PresenceMessage):
+            return False
+        if remote.owner is None:
+            if isinstance(message, Hangup) and client.role is Role.AGENT:
+                await self._give_up(client, remote, message.reason)
+                return True
+            raise OutOfOrder(message.type, "the customer's call is being moved to another node")
+        await self._forward(client, remote.owner, message)
+        return True
+
+    async def joined(self, client: Client) -> None:
+        self.local[client.id] = client
+
+    async def gone(self, client: Client) -> None:
+        if self.local.pop(client.id, None) is None:
+            return
+        remote = client.remote
+        if remote is not None and remote.owner is not None:
+            await self._send(remote.owner, Envelope("gone", origin=self.node, conn=client.id))
+        elif remote is not None:
+            await self.redis.delete(self.keys.held(remote.session_id))
+        if client.role is Role.AGENT:
+            await self.shared.agent_gone(self.agent_key(client))
+
+    async def own(self, session: LiveSession) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.call(session.id), "owner", self.node)
+            pipe.sadd(self.keys.node_calls(self.node), session.id)
+            await pipe.execute()
+
+    async def disown(self, session: LiveSession) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.call(session.id))
+            pipe.srem(self.keys.node_calls(self.node), session.id)
+            await pipe.execute()
+
+    async def claim(self, agent: Client, offer_id: str | None) -> LiveSession | None:
+        try:
+            claim = await self.shared.claim(self.agent_key(agent), offer_id)
+        except ClaimRefused as exc:
+            raise SignalingError(str(exc)) from None
+        if claim.owner == self.node:
+            session = self.centre.sessions.get(claim.session_id)
+            if session is None or not self.centre.queue.forget(session):
+                raise SignalingError("the customer is no longer waiting")
+            await self.shared.leave(session.id)
+            return session
+        agent.remote = RemoteCall(claim.session_id, claim.owner)
+        claimed = Envelope(
+            "claimed",
+            origin=self.node,
+            conn=agent.id,
+            session_id=claim.session_id,
+            party=self._party(agent),
+        )
+        await self._send(claim.owner, claimed)
+        return None
+
+    async def resume(self, client: Client, message: Resume) -> bool:
+        owner = await self.redis.hget(self.keys.call(message.session_id), "owner")
+        if owner is not None and owner != self.node and self.registry.alive(owner):
+            client.language = Language(message.language)
+            client.remote = RemoteCall(message.session_id, owner)
+            await self._forward(client, owner, message)
+            return True
+        entry = await self.shared.entry(message.session_id)
+        if entry is None:
+            return False
+        # It waited in the queue on a node that died: back at its old place.
+        session = await failover.load_queued(self.centre, client, message.session_id)
+        session.queue_score = entry.score
+        client.language = Language(message.language)
+        await self.centre.requeue(session)
+        logger.info("session %s: %s is back in the queue", session.id, client.label)
+        return True
+
+    async def held_agent(self, session_id: str) -> Client | None:
+        key = await self.redis.get(self.keys.held(session_id))
+        if key is None:
+            return None
+        node, _, conn = key.partition("/")
+        if not self.registry.alive(node):
+            return None
+        await self.redis.delete(self.keys.held(session_id))
+        state = (await self.shared.agents()).get(key)
+        party = {"role": Role.AGENT.value, "name": "" if state is None else state["name"]}
+        return self._proxy(node, conn, party)
+
+    # -- agents ----------------------------------------------------------------------
+
+    def agent_key(self, agent: Client) -> str:
+        """How the shared queue names an agent: its node and connection."""
+        return f"{self.node}/{agent.id}"
+
+    async def publish_agent(self, agent: Client) -> None:
+        if agent.role is not Role.AGENT or agent.id not in self.local:
+            return
+        free = agent.session is None and agent.remote is None
+        state: dict[str, Any] = {
+            "name": agent.name,
+            "node": self.node,
+            "presence": agent.presence.value,
+            "session_id": None if agent.remote is None else agent.remote.session_id,
+            "since_ms": round(time.time() * 1000),
+        }
+        await self.shared.agent_state(
+            self.agent_key(agent), state, free and agent.presence is Presence.AVAILABLE
+        )
+
+    async def _give_up(self, agent: Client, remote: RemoteCall, reason: str) -> None:
+        """A held agent (its call's node died) stops waiting for the customer."""
+        agent.remote = None
+        await self.redis.delete(self.keys.held(remote.session_id))
+        await self.centre.db.end_session(
+            remote.session_id, ended_at=datetime.now(UTC), end_reason=reason, status="ended"
+        )
+        await agent.send(SessionEnded(session_id=remote.session_id, reason=reason, by="agent"))
+        await self.centre.roster.set_presence(agent, Presence.AFTER_CALL)
+
+    # -- envelopes ---------------------------------------------------------------------
+
+    def _party(self, client: Client) -> dict[str, str]:
+        return {
+            "role": str(client.role or ""),
+            "name": client.name,
+            "branch": client.branch or "",
+            "language": client.language.value,
+        }
+
+    async def _send(self, node: str, envelope: Envelope) -> None:
+        await self.bus.send(node, envelope)
+
+    async def _forward(self, client: Client, owner: str, message: Message) -> None:
+        envelope = Envelope(
+            "forward",
+            origin=self.node,
+            conn=client.id,
+            message=message.to_json(),
+            party=self._party(client),
+        )
+        await self._send(owner, envelope)
+
+    async def _deliver(self, node: str, conn: str, message: Message) -> None:
+        """A proxy's ``send``: the message goes to the party's node."""
+        if isinstance(message, SessionEnded):
+            self._drop_proxy(node, conn)
+        if self.registry.alive(node):
+            envelope = Envelope("deliver", origin=self.node, conn=conn, message=message.to_json())
+            await self._send(node, envelope)
+
+    def _proxy(self, node: str, conn: str, party: dict[str, str]) -> Client:
+        proxy = self.proxies.get((node, conn))
+        if proxy is None:
+            try:
+                role, language = Role(party.get("role", "")), Language(party.get("language", ""))
+            except ValueError:
+                raise EnvelopeError(f"node {node} named a party of no known role") from None
+            if role not in (Role.KIOSK, Role.AGENT):
+                raise EnvelopeError(f"node {node} named a {role} as a party")
+            proxy = Client(
+                send=partial(self._deliver, node, conn),
+                role=role,
+                name=party.get("name", ""),
+                branch=party.get("branch") or None,
+                language=language,
+                home=node,
+            )
+            self.proxies[(node, conn)] = proxy
+            self.centre.roster.add(proxy)
+        return proxy
+
+    def _drop_proxy(self, node: str, conn: str) -> Client | None:
+        proxy = self.proxies.pop((node, conn), None)
+        if proxy is not None:
+            self.centre.roster.discard(proxy)
+        return proxy
+
+    async def _receive(self, envelope: Envelope) -> None:
+        if self.registry.fenced:
+            return
+        match envelope.kind:
+            case "deliver":
+                client = self.local.get(envelope.conn)
+                if client is not None:
+                    message = parse_message(envelope.message)
+                    await self._delivered(client, message, envelope.origin)
+                    await client.send(message)
+            case "forward":
+                proxy = self._proxy(envelope.origin, envelope.conn, envelope.party)
+                message = parse_message(envelope.message)
+                try:
+                    await self.centre.handle(proxy, message)
+                except Exception as exc:  # the party hears of it, as from its own node
+                    await proxy.send(error_message(exc, message.type))
+            case "claimed":
+                await self._claimed(envelope)
+            case "gone":
+                left = self._drop_proxy(envelope.origin, envelope.conn)
+                if left is not None:
+                    await self.centre.disconnect(left)
+            case "close_account" | "close_signed_in":
+                if self.close_sockets is not None:
+                    self.close_sockets(envelope.kind, envelope.party)
+
+    async def _claimed(self, envelope: Envelope) -> None:
+        """An agent on another node won a session this node owns: match them."""
+        agent = self._proxy(envelope.origin, envelope.conn, envelope.party)
+        session = self.centre.sessions.get(envelope.session_id)
+        if session is None or not self.centre.queue.forget(session):
+            refused = Error(code="out_of_order", message="the customer left", ref="accept")
+            await agent.send(refused)
+            self._drop_proxy(envelope.origin, envelope.conn)
+            return
+        await self.shared.leave(session.id)
+        await self.centre.match(session, agent)
+        await self.centre.queue.announce(self.centre.roster, self.centre.handling)
+
+    async def _delivered(self, client: Client, message: Message, owner: str) -> None:
+        """What this node learns from a message the owner sends one of its parties."""
+        remote = client.remote
+        match message:
+            case Matched():
+                client.remote = RemoteCall(message.session_id, owner, matched=True)
+                await self.publish_agent(client)
+            case PresenceMessage():
+                state = Presence(message.state)
+                if client.presence is not state:
+                    client.presence, client.presence_since = state, time.monotonic()
+                await self.publish_agent(client)
+            case SessionEnded() if remote is not None:
+                client.remote = None
+            case Error(ref="accept" | "resume") if remote is not None and not remote.matched:
+                client.remote = None
+                await self.publish_agent(client)
+            case _:
+                pass
+
+    async def broadcast_close(self, kind: str, what: dict[str, str]) -> None:
+        """Close an account's (or a sign-in's) sockets on every other node too."""
+        for node in self.registry.peers:
+            await self._send(node, Envelope(kind, origin=self.node, party=what))
