@@ -28,6 +28,7 @@ from browser import STATIC_DIR as SHARED_STATIC
 from browser import STATIC_URL as SHARED_STATIC_URL
 from media import MediaError, load_or_create_signing_key
 from media.archive import composite_worker_init
+from observability import METRICS
 from signaling.accounts import DatabaseEnrolment, DatabaseWebSessions
 from signaling.announcer import TtsSettings
 from signaling.closing import close_interrupted_part
@@ -42,6 +43,7 @@ from storage.shipping_setup import open_shipper
 from workflow import load_flows
 
 from .http_errors import error_statuses
+from .observe import setup_observability
 from .request_log import RUNNER_OPTIONS
 from .security_headers import setup_security_headers
 from .settings import Settings
@@ -69,6 +71,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_audit_cache)
     setup_signaling(app)
+    setup_observability(app, settings)
     app.router.add_static(SHARED_STATIC_URL, SHARED_STATIC)
     agent_console.setup_console(app)
     kiosk_client.setup_kiosk_pages(app)
@@ -109,6 +112,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 tts=TtsSettings(speed_wpm=settings.tts_speed_wpm),
                 shipper=shipper,
             )
+            # Queue waits and pairing times are observed where calls are matched and connect.
+            centre.media.metrics = app[METRICS]
             app[CENTRE] = centre
             app[agent_console.LIVE_CALLS] = CentreOverview(centre)
             app[LAG].start()

@@ -47,6 +47,13 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
         dest="drain_grace_s",
         help="on SIGTERM, how long live calls may go on before they move to another node (30)",
     )
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], help="log lines as text or JSON (text)"
+    )
+    serve.add_argument(
+        "--metrics-token",
+        help="bearer token for scraping /metrics (better: DUALREC_METRICS_TOKEN, unseen by ps)",
+    )
     serve.set_defaults(func=commands["cmd_serve"])
 
     demo = sub.add_parser("demo", help="run one complete double-recorded session")

@@ -31,6 +31,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         tts_speed_wpm=getattr(args, "tts_speed", None),
         s3_bucket=getattr(args, "s3_bucket", None),
         s3_endpoint=getattr(args, "s3_endpoint", None),
+        log_format=getattr(args, "log_format", None),
+        metrics_token=getattr(args, "metrics_token", None),
         redis_url=getattr(args, "redis_url", None),
         node_id=getattr(args, "node_id", None),
         drain_grace_s=getattr(args, "drain_grace_s", None),
@@ -52,13 +54,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from dualrec.app import RUNNER_OPTIONS, create_app
+    from observability import configure_logging
 
     settings = _settings(args)
     settings.check_cluster()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, **RUNNER_OPTIONS)
+    configure_logging(settings.log_level, settings.log_format, settings.node_name)
+    # With JSON logs, aiohttp's "Running on" banner is a log line too, not bare stdout.
+    banner = logging.getLogger("dualrec").info if settings.log_format == "json" else print
+    app = create_app(settings)
+    web.run_app(app, host=settings.host, port=settings.port, print=banner, **RUNNER_OPTIONS)
     return 0
 
 

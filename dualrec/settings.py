@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,11 @@ class Settings:
     #: Length of a recording segment, in seconds.
     segment_s: float = 10.0
     log_level: str = "INFO"
+    #: How log lines are written: ``text`` (for people) or ``json`` (one object a line).
+    log_format: str = "text"
+    #: The bearer token a Prometheus scraper sends to ``/metrics`` (signed-in admins need
+    #: none); never shown in a repr. None: only admins may read the metrics.
+    metrics_token: str | None = field(default=None, repr=False)
     timezone: str = "Asia/Shanghai"
     #: How fast announcements are spoken (espeak-ng words per minute; 175 is natural).
     tts_speed_wpm: int = 175
@@ -65,6 +70,8 @@ class Settings:
             raise SettingsError("the S3 endpoint must not hold credentials; use AWS_* variables")
         if self.s3_retry_max_s <= 0:
             raise SettingsError(f"s3_retry_max_s must be positive, got {self.s3_retry_max_s}")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"log_format must be text or json, got {self.log_format!r}")
 
     @property
     def recordings_dir(self) -> Path:
@@ -116,6 +123,10 @@ class Settings:
             settings = replace(settings, database_url=env["DUALREC_DATABASE_URL"])
         if "DUALREC_LOG_LEVEL" in env:
             settings = replace(settings, log_level=env["DUALREC_LOG_LEVEL"])
+        if "DUALREC_LOG_FORMAT" in env:
+            settings = replace(settings, log_format=env["DUALREC_LOG_FORMAT"])
+        if env.get("DUALREC_METRICS_TOKEN", "").strip():
+            settings = replace(settings, metrics_token=env["DUALREC_METRICS_TOKEN"].strip())
         if "DUALREC_REDIS_URL" in env:
             settings = replace(settings, redis_url=env["DUALREC_REDIS_URL"])
         if "DUALREC_NODE_ID" in env:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
@@ -121,12 +122,14 @@ class CallLifecycle:
     """The state of one call, changed only through ``fire``.
 
     ``t0`` is the Unix time the recording started (set on ``CONNECTED``); ``closed`` is
-    set once the call is closed (final, or held for the customer's return).
+    set once the call is closed (final, or held for the customer's return); ``since``
+    holds when (``time.monotonic()``) each state was last entered.
     """
 
     def __init__(self, label: str, state: CallState = CallState.QUEUED) -> None:
         self.label = label
         self.state = state
+        self.since: dict[CallState, float] = {state: time.monotonic()}
         self.t0: float | None = None
         self.closed = asyncio.Event()
 
@@ -144,6 +147,7 @@ class CallLifecycle:
             raise CallTransitionNotAllowed(self.label, self.state, event)
         logger.info("call %s: %s -> %s (%s)", self.label, self.state, target, event)
         self.state = target
+        self.since[target] = time.monotonic()
         if target is CallState.HELD or target.outcome is not None:
             self.closed.set()
         return target

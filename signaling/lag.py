@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 
 #: How often the loop is probed, in seconds.
 INTERVAL_S = 0.05
@@ -17,6 +19,8 @@ class LagMonitor:
         #: (Unix time, lag in seconds) of every probe, newest last.
         self.samples: deque[tuple[float, float]] = deque(maxlen=int(keep_s / INTERVAL_S))
         self._task: asyncio.Task[None] | None = None
+        #: Called with each probe's lag in seconds (the metrics' histogram).
+        self.listeners: list[Callable[[float], None]] = []
 
     def start(self) -> None:
         """Start probing on the running loop."""
@@ -33,7 +37,15 @@ class LagMonitor:
         while True:
             due = loop.time() + INTERVAL_S
             await asyncio.sleep(INTERVAL_S)
-            self.samples.append((time.time(), max(0.0, loop.time() - due)))
+            lag = max(0.0, loop.time() - due)
+            self.samples.append((time.time(), lag))
+            for listener in self.listeners:
+                listener(lag)
+
+    def worst_s(self, since: float) -> float:
+        """The worst lag in seconds since ``since`` (Unix time); 0 without samples."""
+        recent = itertools.takewhile(lambda sample: sample[0] >= since, reversed(self.samples))
+        return max((lag for _, lag in recent), default=0.0)
 
     def summary(self, since: float = 0.0) -> dict[str, float]:
         """Lag in milliseconds since ``since`` (Unix time): max, p99 and median."""

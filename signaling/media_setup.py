@@ -8,15 +8,18 @@ it is written (and ships it once closed).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from media import SegmentInfo, SessionRecorder, SessionRelay
+from media.counts import FrameCounts
+from observability import Metrics
 from storage import Database
 from storage.shipping import RecordingShipper
 
-from .call import CallEvent
+from .call import CallEvent, CallState
 from .errors import OutOfOrder
 from .session import Client, LiveSession
 
@@ -33,11 +36,16 @@ class MediaSetup:
         *,
         segment_s: float,
         shipper: RecordingShipper | None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.recordings_dir = recordings_dir
         self.segment_s = segment_s
         self.shipper = shipper
+        #: Where queue waits and pairing times are observed (the app sets its node's).
+        self.metrics = Metrics() if metrics is None else metrics
+        #: Frames taken, forwarded, recorded and dropped by every relay made here.
+        self.frames = FrameCounts()
 
     def relay_for(
         self,
@@ -46,7 +54,11 @@ class MediaSetup:
         on_connected: Callable[[], object],
         on_failed: Callable[[str, str], object],
     ) -> SessionRelay:
-        """A relay recording ``session``'s part into its folder."""
+        """A relay recording ``session``'s part into its folder (made as the call is matched).
+
+        The customer's wait in the queue ends here: it is observed in ``metrics``.
+        """
+        self.metrics.waited(session.service, time.monotonic() - session.queued_at)
 
         def on_segment(info: SegmentInfo) -> None:
             session.tasks.spawn(self._save_segment(session, info))
@@ -56,8 +68,15 @@ class MediaSetup:
             segment_s=self.segment_s,
             request_keyframe=lambda party: relay.request_keyframe(party),
             on_segment=on_segment,
+            counts=self.frames,
         )
-        relay = SessionRelay(session.id, recorder, on_connected=on_connected, on_failed=on_failed)
+        relay = SessionRelay(
+            session.id,
+            recorder,
+            on_connected=on_connected,
+            on_failed=on_failed,
+            counts=self.frames,
+        )
         return relay
 
     async def _save_segment(self, session: LiveSession, info: SegmentInfo) -> None:
@@ -87,6 +106,9 @@ class MediaSetup:
             return False
         session.call.recording_started(session.relay.start_recording())
         assert session.t0 is not None
+        accepted = session.call.since.get(CallState.MATCHED)
+        if accepted is not None:
+            self.metrics.paired(session.service, time.monotonic() - accepted)
         logger.info("session %s: both parties connected, recording", session.id)
         await self.db.start_session(
             session.id,

@@ -15,6 +15,7 @@ from typing import overload
 from aiohttp import WSMsgType, web
 
 from media import MediaError, NegotiationError
+from observability import SESSION_ID
 from storage import HealthView, StorageError
 from workflow import StepRefused, TransitionNotAllowed, UnknownFlow, WorkflowError
 
@@ -147,6 +148,7 @@ async def _serve(app: web.Application, ws: web.WebSocketResponse, socket: OpenSo
                 await ws.close(code=CloseCode.REVOKED, message=b"the credential was revoked")
                 break
     finally:
+        SESSION_ID.set(None if client.session is None else client.session.id)
         await centre.disconnect(client)
 
 
@@ -160,6 +162,8 @@ async def _handle(
 ) -> bool:
     """Parse and carry out one message; False when the socket's credential is revoked."""
     ref = None
+    # Log lines of this message (and of the tasks it starts) name the sender's session.
+    SESSION_ID.set(None if client.session is None else client.session.id)
     try:
         message = parse_message(text)
         ref = message.type

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The product packages, bottom first.
 PACKAGES = (
     "common",
+    "observability",
     "cluster",
     "workflow",
     "media",
@@ -69,6 +70,11 @@ RULES = [
         "cluster imports only common (it knows Redis, not calls)",
         ("cluster",),
         only("cluster", "common"),
+    ),
+    Rule(
+        "observability imports only common",
+        ("observability",),
+        only("observability", "common") | MEDIA_LIBRARIES | {"aiortc"},
     ),
     Rule("workflow imports only common", ("workflow",), only("workflow", "common")),
     Rule("media imports only common", ("media",), only("media", "common")),
