@@ -62,6 +62,8 @@ class NodeRegistry:
         self._on_fenced, self._on_beat = on_fenced, on_beat
         #: The live nodes and their addresses, as of the last heartbeat.
         self.peers: dict[str, str] = {}
+        #: Those of them that drain (take no new calls).
+        self.draining_peers: set[str] = set()
         self.draining = False
         #: This node was declared dead while it was frozen: it must not work any more.
         self.fenced = False
@@ -80,6 +82,12 @@ class NodeRegistry:
     def alive(self, node: str) -> bool:
         """Whether ``node`` was alive at the last heartbeat (this node always is)."""
         return node == self.node or node in self.peers
+
+    def accepting(self, node: str) -> bool:
+        """Whether ``node`` is alive and takes calls (it does not drain)."""
+        if node == self.node:
+            return not self.draining
+        return node in self.peers and node not in self.draining_peers
 
     async def start(self) -> str | None:
         """Register; returns the previous incarnation of this node id if it left calls."""
@@ -160,8 +168,9 @@ class NodeRegistry:
             await self._on_reset()
         scores = await self.redis.zrange(self.keys.nodes, 0, -1, withscores=True)
         fresh = {n for n, s in scores if now_ms - s < DEAD_AFTER_S * 1000 and n != self.node}
-        addresses = {n: await self.redis.hget(self.keys.node(n), "address") for n in fresh}
-        self.peers = {n: a for n, a in addresses.items() if a is not None}
+        info = {n: await self.redis.hmget(self.keys.node(n), "address", "draining") for n in fresh}
+        self.peers = {n: address for n, (address, _) in info.items() if address is not None}
+        self.draining_peers = {n for n, (_, draining) in info.items() if draining == "1"}
         for node, score in scores:
             if node != self.node and now_ms - score >= DEAD_AFTER_S * 1000:
                 await self._reap(node)

@@ -43,6 +43,7 @@ from storage.shipping_setup import open_shipper
 from workflow import load_flows
 
 from .http_errors import error_statuses
+from .nodes import setup_nodes
 from .observe import setup_observability
 from .request_log import RUNNER_OPTIONS
 from .security_headers import setup_security_headers
@@ -70,6 +71,8 @@ def create_app(settings: Settings) -> web.Application:
     app[agent_console.TIMEZONE] = settings.timezone
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_audit_cache)
+    if settings.redis_url is not None:
+        setup_nodes(app, settings)
     setup_signaling(app)
     setup_observability(app, settings)
     app.router.add_static(SHARED_STATIC_URL, SHARED_STATIC)
@@ -86,7 +89,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[agent_console.TRUSTED_KEY] = key.public_key()
     personal = await asyncio.to_thread(PersonalData.load_or_create, settings.personal_key_path)
     async with Database(settings.database, personal=personal) as db:
-        await _recover(db, settings.recordings_dir, key)
+        if settings.redis_url is None:
+            # Among several nodes a survivor cleans up after a dead one (signaling.failover):
+            # a node that starts must not touch the calls of the others.
+            await _recover(db, settings.recordings_dir, key)
         app[DATABASE] = db
         app[kiosk_client.ENROLMENT] = DatabaseEnrolment(db, app[SIGN_IN_THROTTLE])
         # Sign-ins live in the database: a restart signs nobody out.

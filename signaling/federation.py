@@ -194,7 +194,7 @@ class Federation:
 
     async def resume(self, client: Client, message: Resume) -> bool:
         owner = await self.redis.hget(self.keys.call(message.session_id), "owner")
-        if owner is not None and owner != self.node and self.registry.alive(owner):
+        if owner is not None and owner != self.node and self.registry.accepting(owner):
             client.language = Language(message.language)
             client.remote = RemoteCall(message.session_id, owner)
             await self._forward(client, owner, message)
@@ -221,6 +221,13 @@ class Federation:
         state = (await self.shared.agents()).get(key)
         party = {"role": Role.AGENT.value, "name": "" if state is None else state["name"]}
         return self._proxy(node, conn, party)
+
+    async def keep_agent_for(self, session: LiveSession) -> None:
+        """The part ends here (draining) but its agent elsewhere waits for the customer."""
+        found = [key for key, proxy in self.proxies.items() if proxy is session.agent]
+        if found:
+            node, conn = found[0]
+            await self.redis.set(self.keys.held(session.id), f"{node}/{conn}", ex=failover.HELD_S)
 
     # -- agents ----------------------------------------------------------------------
 

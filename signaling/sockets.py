@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -130,6 +131,8 @@ class OpenSockets:
         self._open: set[OpenSocket] = set()
         self._by_address: Counter[str] = Counter()
         self._closing = BackgroundTasks("socket closing")
+        #: Tells the other nodes to close an account's or a sign-in's sockets too.
+        self.elsewhere: Callable[[str, dict[str, str]], None] | None = None
 
     def __len__(self) -> int:
         return len(self._open)
@@ -151,15 +154,38 @@ class OpenSockets:
             if self._by_address[socket.address] <= 0:
                 del self._by_address[socket.address]
 
-    def close_account(self, role: str, name: str) -> int:
-        """Close at once every socket ``role``/``name`` holds (revoked); returns how many."""
+    def close_account(self, role: str, name: str, *, everywhere: bool = True) -> int:
+        """Close at once every socket ``role``/``name`` holds (revoked); returns how many.
+
+        With several nodes the other nodes close theirs too (``everywhere``).
+        """
         held = [s for s in self._open if s.held_by(role, name)]
+        if everywhere and self.elsewhere is not None:
+            self.elsewhere("close_account", {"role": role, "name": name})
         return self._close(held, CloseCode.REVOKED, "the account was revoked")
 
     def close_signed_in(self, user: WebUser) -> int:
-        """Close at once the sockets opened by ``user``'s sign-in (signed out)."""
-        held = [s for s in self._open if s.web_user == user]
+        """Close at once the sockets opened by ``user``'s sign-in (signed out), on every node."""
+        if self.elsewhere is not None and user.session is not None:
+            self.elsewhere("close_signed_in", {"session": user.session})
+        return self.close_web_session(user.session) if user.session else 0
+
+    def close_web_session(self, web_session: str) -> int:
+        """Close this node's sockets opened by the sign-in ``web_session``."""
+        held = [s for s in self._open if s.web_user and s.web_user.session == web_session]
         return self._close(held, CloseCode.SIGNED_OUT, "signed out")
+
+    def closed_elsewhere(self, kind: str, what: dict[str, str]) -> None:
+        """Another node revoked an account or signed a page out: close ours."""
+        if kind == "close_account":
+            self.close_account(what.get("role", ""), what.get("name", ""), everywhere=False)
+        elif kind == "close_signed_in" and what.get("session"):
+            self.close_web_session(what["session"])
+
+    def hand_over(self, role: str, name: str) -> int:
+        """Close ``role``/``name``'s sockets so that it reconnects to another node."""
+        held = [s for s in self._open if s.held_by(role, name)]
+        return self._close(held, CloseCode.GOING_AWAY, "moving to another node")
 
     def _close(self, sockets: list[OpenSocket], code: CloseCode, reason: str) -> int:
         for socket in sockets:
