@@ -5,13 +5,15 @@ is: the calls and the queue through the console's ``LiveCalls`` view (the call c
 own overview, wherever its queue lives), the media frame totals of the call centre's
 relays, the database's driver errors and the event-loop lag. Everything is looked up
 when a scrape asks, so it works before the call centre has started (nothing reported)
-and after it has.
+and after it has. A process without pages (``dualrec worker``) serves its own
+``/metrics`` with ``metrics_server``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 from aiohttp import web
 
@@ -25,9 +27,13 @@ from observability import (
     Waiting,
     setup_metrics_route,
 )
+from signaling.lag import LagMonitor
 from signaling.server import CENTRE, LAG
 from signaling.webauth import any_signed_in_user
+from storage import Database
 
+from .request_log import RUNNER_OPTIONS
+from .security_headers import setup_security_headers
 from .settings import Settings
 
 #: The window of ``dualrec_event_loop_lag_max_seconds``.
@@ -92,3 +98,38 @@ def setup_observability(app: web.Application, settings: Settings) -> Metrics:
         app, metrics, MetricsAccess(token=settings.metrics_token, signed_in=_signed_in_role)
     )
     return metrics
+
+
+@contextlib.asynccontextmanager
+async def metrics_server(
+    settings: Settings, metrics: Metrics, port: int, db: Database | None = None
+) -> AsyncIterator[str]:
+    """``/metrics`` of a process with no pages (a worker) on ``port``, while inside; its URL.
+
+    Only the token opens it (nobody signs in to a worker). It reports ``db``'s driver
+    errors and the process's event-loop lag besides what the process observes itself.
+    """
+    lag = LagMonitor()
+    lag.listeners.append(metrics.lagged)
+
+    async def worst_lag() -> float:
+        return lag.worst_s(time.time() - LAG_WINDOW_S)
+
+    async def database_errors() -> Mapping[str, int]:
+        if db is None:
+            raise LookupError("no database")
+        return db.errors.snapshot()
+
+    metrics.watch(LiveSources(database_errors=database_errors, loop_lag_max_s=worst_lag))
+    app = web.Application()
+    setup_security_headers(app)
+    setup_metrics_route(app, metrics, MetricsAccess(token=settings.metrics_token))
+    runner = web.AppRunner(app, handle_signals=False, **RUNNER_OPTIONS)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, port).start()
+        lag.start()
+        yield f"http://{settings.host}:{runner.addresses[0][1]}"
+    finally:
+        await lag.stop()
+        await runner.cleanup()

@@ -13,6 +13,9 @@ several applications in one process (the tests) do not clash.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
@@ -30,8 +33,9 @@ class JobMetrics:
     """What the post-call jobs (composites, shipping, inspection) report.
 
     ``jobs/`` calls these: ``queued(kind, n)`` with the depth it reads from its queue,
-    ``started(kind)`` when a worker takes a job and ``finished(kind, ok=...)`` when it
-    ends. ``running`` goes back down on every ``finished``, failed or not.
+    and around each run ``async with metrics.jobs.track(kind):`` (or ``started(kind)``
+    and ``finished(kind, ok=...)`` by hand). ``running`` goes back down on every
+    ``finished``, failed or not; a run that raises counts as failed.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -72,6 +76,17 @@ class JobMetrics:
         """A job of ``kind`` this process ran has ended, done or failed."""
         self.running_gauge.labels(kind=kind).dec()
         (self.done_counter if ok else self.failed_counter).labels(kind=kind).inc()
+
+    @contextlib.asynccontextmanager
+    async def track(self, kind: str) -> AsyncIterator[None]:
+        """Count one run of a job of ``kind``: running while inside, failed if it raises."""
+        self.started(kind)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self.finished(kind, ok=ok)
 
 
 class Metrics:
