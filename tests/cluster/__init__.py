@@ -1,0 +1,1 @@
+"""Tests of several dualrec nodes: real processes, nginx in front, PostgreSQL and Redis."""
