@@ -144,11 +144,13 @@ def _queue(services: list[str], waiting: list[Waiting]) -> Iterator[Metric]:
         length[entry.service] = length.get(entry.service, 0) + 1
         longest[entry.service] = max(longest.get(entry.service, 0.0), entry.waited_s)
     size = GaugeMetricFamily(
-        "dualrec_queue_length", "Customers waiting for an agent, by service", labels=["service"]
+        "dualrec_queue_length",
+        "Customers waiting for an agent on this node, by service",
+        labels=["service"],
     )
     wait = GaugeMetricFamily(
         "dualrec_queue_longest_wait_seconds",
-        "How long the longest-waiting customer has waited, by service (0: nobody waits)",
+        "How long this node's longest-waiting customer has waited, by service (0: nobody)",
         labels=["service"],
     )
     for service in sorted(length):
