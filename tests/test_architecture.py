@@ -26,6 +26,7 @@ PACKAGES = (
     "media",
     "storage",
     "synthetic",
+    "inspection",
     "browser",
     "signaling",
     "agent_console",
@@ -80,6 +81,11 @@ RULES = [
     Rule("media imports only common", ("media",), only("media", "common")),
     Rule("storage imports only common", ("storage",), only("storage", "common")),
     Rule("synthetic imports only common", ("synthetic",), only("synthetic", "common")),
+    Rule(
+        "inspection imports only common, workflow, media and storage",
+        ("inspection",),
+        only("inspection", "common", "workflow", "media", "storage"),
+    ),
     Rule(
         "browser imports only common and workflow",
         ("browser",),
