@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +18,7 @@ from dualrec.loadbalancer import TEMPLATE, LoadBalancerError, render_site
 from kiosk_client import Kiosk, open_source
 from media import load_or_create_signing_key
 from media.verify import verify_recording
+from signaling.sockets import MAX_SOCKETS_PER_ADDRESS
 from synthetic import AGENT_LOOK, KIOSK_LOOK
 from tests.cluster.conftest import SharedDatabase
 from tests.cluster.harness import Balancer, Cluster
@@ -114,6 +116,20 @@ async def test_a_whole_session_signals_through_nginx(
     report = await asyncio.to_thread(verify_recording, directory, key.public_key())
     assert report.ok, report.problems
     assert [r.status for r in balanced.requests("/ws")] == [101, 101]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=aiohttp.WSServerHandshakeError,
+    reason="dualrec does not trust X-Forwarded-For yet: behind nginx every client has nginx's "
+    "address, and one address may hold 20 sockets (docs/deployment-nodes.md, Limits today)",
+)
+async def test_clients_behind_nginx_each_have_their_own_socket_limit(balanced: Balancer) -> None:
+    async with AsyncExitStack() as stack:
+        for i in range(MAX_SOCKETS_PER_ADDRESS + 1):
+            connector = aiohttp.TCPConnector(local_addr=(f"127.0.0.{i + 2}", 0))
+            http = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+            await stack.enter_async_context(http.ws_connect(balanced.ws_url))
 
 
 @pytest.fixture
