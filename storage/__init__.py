@@ -5,6 +5,7 @@ from common import MediaKind, Party, Role
 from . import access_log, audit
 from .database import Database, normalise_url
 from .errors import Conflict, NotFound, StorageError, StorageUnavailable
+from .inspections import InspectionVerdict, InspectionView
 from .models import Base
 from .passwords import check_password_strength
 from .personal import PersonalData
@@ -29,6 +30,8 @@ __all__ = [
     "Database",
     "EvidenceItemView",
     "HealthView",
+    "InspectionVerdict",
+    "InspectionView",
     "MediaKind",
     "NotFound",
     "Party",

@@ -1,8 +1,9 @@
 """The audit database: its engine, connections, schema and transactions.
 
 ``Database`` puts the parts together: credentials (``storage.credentials``), call sessions
-(``storage.call_sessions``), a session's records (``storage.records``) and the signed-in
-browsers (``storage.web_sessions``). Each of their operations is one transaction, run here
+(``storage.call_sessions``), a session's records (``storage.records``), the signed-in
+browsers (``storage.web_sessions``) and the inspections of recordings
+(``storage.inspections``). Each of their operations is one transaction, run here
 through the retry policy (``storage.retry``): a database briefly unreachable is waited out.
 """
 
@@ -26,6 +27,7 @@ from .call_sessions import CallSessions
 from .credentials import Credentials
 from .error_counts import DatabaseErrors
 from .errors import StorageError, StorageUnavailable
+from .inspections import InspectionRecords
 from .migrations import SchemaState, SchemaUpgrade
 from .personal import PersonalData
 from .records import SessionRecords
@@ -98,7 +100,7 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords):
+class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords, InspectionRecords):
     """The audit database behind an async SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(

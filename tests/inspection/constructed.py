@@ -1,0 +1,288 @@
+"""Constructed recording parts for the inspection tests: real WebM files, chained and signed.
+
+The customer's and agent's pictures are a real face (the astronaut photograph that
+scikit-image ships, public domain) on a live background (noise, so the picture is never
+frozen), composed with PyAV into VP8 the way the recorder writes it (ms time base); the
+sound is espeak-ng speaking the flow's disclosure and the customer's confirmation. What
+each test changes (the face leaving, a second face, a black picture, a disclosure read
+too fast, a blank signature, a missing tick, a silent customer) is a field of ``Script``.
+"""
+
+from __future__ import annotations
+
+import fractions
+import hashlib
+import importlib.resources
+import io
+import subprocess
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from numpy.typing import NDArray
+
+from media import ChainLog, sign_manifest, write_signed_manifest
+from media.evidence import record
+from workflow import load_flows
+
+SESSION = "0f4c2d7e9a8b4c3d9e1f2a3b4c5d6e7f"
+WIDTH, HEIGHT, FPS, RATE = 320, 240, 10, 48000
+MS = fractions.Fraction(1, 1000)
+# The steps of the part (wealth_purchase from its risk disclosure on): name, from ms, and
+# the event that left it.
+STEPS = [
+    ("risk_disclosure", 0, "risk_confirmed"),
+    ("cooling_off", 29_000, "cooling_off_acknowledged"),
+    ("signature", 32_000, "signature_captured"),
+    ("purchase_confirmed", 35_000, None),
+]
+END_MS = 37_000
+
+
+@dataclass
+class Script:
+    """What happens in a constructed part: by default everything an inspector wants."""
+
+    #: Ranges (ms) with no face in the customer's picture / a second face in it.
+    customer_away: list[tuple[int, int]] = field(default_factory=list)
+    second_face: list[tuple[int, int]] = field(default_factory=list)
+    kiosk_black: list[tuple[int, int]] = field(default_factory=list)
+    #: espeak-ng's speed (words a minute) for the disclosure.
+    disclosure_wpm: int = 175
+    customer_speaks: bool = True
+    blank_signature: bool = False
+    withhold: frozenset[str] = frozenset()
+
+
+def _face() -> NDArray[np.uint8]:
+    source = importlib.resources.files("skimage") / "data" / "astronaut.png"
+    image = cv2.imread(str(source))
+    assert image is not None, "scikit-image's astronaut.png is missing"
+    head = image[20:220, 140:310]  # her head (the face at 177-270 x 67-160)
+    face: NDArray[np.uint8] = cv2.resize(head, (119, 140)).astype(np.uint8)
+    return face
+
+
+def _speech(text: str, wpm: int, voice: str = "en") -> NDArray[np.int16]:
+    done = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(wpm), "--stdout", text],
+        capture_output=True,
+        check=True,
+    )
+    with wave.open(io.BytesIO(done.stdout)) as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        rate = wav.getframerate()
+    resampled = np.interp(
+        np.arange(0, len(samples) * RATE // rate) * rate / RATE, np.arange(len(samples)), samples
+    )
+    speech: NDArray[np.int16] = resampled.astype(np.int16)
+    return speech
+
+
+_WALL = np.dstack([np.tile(np.linspace(90, 150, WIDTH), (HEIGHT, 1))] * 3).astype(np.uint8)
+
+
+def _inside(ranges: list[tuple[int, int]], at: int) -> bool:
+    return any(a <= at < b for a, b in ranges)
+
+
+def _picture(face: NDArray[np.uint8], at: int, rng: np.random.Generator, **flags: bool) -> Any:
+    # A wall with a little sensor noise: a live camera's picture never stands still.
+    frame = (_WALL + rng.integers(0, 4, (HEIGHT, WIDTH, 3), dtype=np.uint8)).astype(np.uint8)
+    if flags.get("black"):
+        return rng.integers(0, 3, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    sway = int(6 * np.sin(at / 700))
+    h, w = face.shape[:2]
+    if flags.get("second"):
+        frame[60 : 60 + h, 10 + sway : 10 + sway + w] = face
+        frame[60 : 60 + h, 190 - sway : 190 - sway + w] = face[:, ::-1]
+    elif not flags.get("away"):
+        frame[60 : 60 + h, 100 + sway : 100 + sway + w] = face
+    return frame
+
+
+def _write_video(path: Path, pictures: list[tuple[int, Any]]) -> int:
+    with av.open(str(path), "w", format="webm") as out:
+        stream = out.add_stream("libvpx", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.time_base = MS
+        stream.codec_context.time_base = MS
+        stream.options = {"deadline": "realtime", "cpu-used": "8", "b": "400k"}
+        packets = 0
+        for at, image in pictures:
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = at, MS
+            for packet in stream.encode(frame):
+                out.mux(packet)
+                packets += 1
+        for packet in stream.encode(None):
+            out.mux(packet)
+            packets += 1
+    return packets
+
+
+def _write_audio(path: Path, samples: NDArray[np.int16]) -> int:
+    with av.open(str(path), "w", format="webm") as out:
+        stream = out.add_stream("libopus", rate=RATE)
+        stream.layout = "mono"
+        stream.time_base = MS
+        packets = 0
+        for start in range(0, len(samples) - 960 + 1, 960):
+            frame = av.AudioFrame.from_ndarray(
+                samples[start : start + 960].reshape(1, -1), format="s16", layout="mono"
+            )
+            frame.sample_rate, frame.pts, frame.time_base = RATE, start, fractions.Fraction(1, RATE)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+                packets += 1
+        for packet in stream.encode(None):
+            out.mux(packet)
+            packets += 1
+    return packets
+
+
+def _signature(blank: bool) -> bytes:
+    pad = np.full((150, 400), 255, np.uint8)
+    if not blank:
+        points = np.array([[30 + 12 * i, 75 + int(30 * np.sin(i / 2))] for i in range(28)])
+        cv2.polylines(pad, [points.astype(np.int32)], False, 0, 3, cv2.LINE_AA)
+    ok, png = cv2.imencode(".png", pad)
+    assert ok
+    return png.tobytes()
+
+
+def _evidence(script: Script, disclosure_end_ms: int) -> list[tuple[str, str, int, bytes, str]]:
+    """(step, kind, offset_ms, data, ext) of every evidence item, in the order given."""
+    items = [
+        (
+            "risk_disclosure",
+            "tts_played",
+            disclosure_end_ms,
+            record(SESSION, "risk_disclosure", "tts_played", language="en", engine="espeak-ng"),
+            "json",
+        ),
+        ("risk_disclosure", "document_acknowledged", 26_000, b"{}", "json"),
+        ("risk_disclosure", "spoken_confirmation", 28_000, b"{}", "json"),
+        ("cooling_off", "tick_confirmation", 31_000, b"{}", "json"),
+        ("signature", "signature_image", 34_000, _signature(script.blank_signature), "png"),
+    ]
+    return [item for item in items if item[1] not in script.withhold]
+
+
+def build(folder: Path, key: Ed25519PrivateKey, script: Script) -> Path:
+    """Write a closed, signed wealth_purchase part into ``folder`` as ``script`` says."""
+    folder.mkdir(parents=True)
+    flow = load_flows()["wealth_purchase"]
+    tts = flow.step("risk_disclosure").tts
+    confirmation = flow.step("risk_disclosure").confirmation_phrase
+    assert tts is not None and confirmation is not None
+    rng = np.random.default_rng(7)
+    face = _face()
+    times = list(range(0, END_MS, 1000 // FPS))
+    kiosk = [
+        (
+            at,
+            _picture(
+                face,
+                at,
+                rng,
+                away=_inside(script.customer_away, at),
+                second=_inside(script.second_face, at),
+                black=_inside(script.kiosk_black, at),
+            ),
+        )
+        for at in times
+    ]
+    agent = [(at, _picture(face[:, ::-1].copy(), at + 300, rng)) for at in times]
+    agent_sound = np.zeros(END_MS * RATE // 1000, np.int16)
+    disclosure = _speech(tts["en"], script.disclosure_wpm)
+    agent_sound[RATE : RATE + len(disclosure)] = disclosure
+    kiosk_sound = np.zeros_like(agent_sound)
+    if script.customer_speaks:
+        said = _speech(confirmation["en"], 175)
+        kiosk_sound[26 * RATE : 26 * RATE + len(said)] = said
+    chain = ChainLog(folder, SESSION)
+    segments = []
+    written: dict[tuple[str, str], Callable[[Path], int]] = {
+        ("kiosk", "video"): lambda path: _write_video(path, kiosk),
+        ("kiosk", "audio"): lambda path: _write_audio(path, kiosk_sound),
+        ("agent", "video"): lambda path: _write_video(path, agent),
+        ("agent", "audio"): lambda path: _write_audio(path, agent_sound),
+    }
+    for (party, kind), write in written.items():
+        name = f"{party}-{kind}-0000.webm"
+        frames = write(folder / name)
+        data = (folder / name).read_bytes()
+        chain.add(name, hashlib.sha256(data).hexdigest(), len(data))
+        segments.append(
+            {
+                "party": party,
+                "kind": kind,
+                "seq": 0,
+                "file": name,
+                "codec": "vp8",
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "frames": frames,
+                "start_ms": 0,
+                "end_ms": END_MS,
+            }
+        )
+    rows = []
+    ends = 1000 + len(disclosure) * 1000 // RATE
+    for seq, (step, kind, at, data, ext) in enumerate(_evidence(script, ends), start=1):
+        name = f"evidence-{step}-{seq:03d}.{ext}"
+        (folder / name).write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        chain.add(name, digest, len(data))
+        rows.append(
+            {
+                "seq": seq,
+                "step": step,
+                "kind": kind,
+                "file": name,
+                "sha256": digest,
+                "offset_ms": at,
+                "at": "2026-12-02T09:00:00+00:00",
+                "provided_by": "kiosk",
+            }
+        )
+    events = [
+        {
+            "seq": seq,
+            "event": event,
+            "from": step,
+            "to": STEPS[seq][0],
+            "actor": "agent-7",
+            "at": "2026-12-02T09:00:00+00:00",
+            "offset_ms": STEPS[seq][1],
+            "part": 1,
+            "reason": None,
+        }
+        for seq, (step, _, event) in enumerate(STEPS[:-1], start=1)
+    ]
+    manifest = {
+        "session_id": SESSION,
+        "service": "wealth_purchase",
+        "flow": "wealth_purchase",
+        "branch": "BJ-001",
+        "kiosk": "kiosk-1",
+        "agent": "agent-7",
+        "status": "ended",
+        "started_at": "2026-12-02T09:00:00+00:00",
+        "ended_at": "2026-12-02T09:00:37+00:00",
+        "end_reason": "completed",
+        "part": 1,
+        "segments": segments,
+        "evidence": rows,
+        "workflow": events,
+    }
+    write_signed_manifest(folder, sign_manifest(manifest, chain.chain, key))
+    chain.close()
+    return folder
