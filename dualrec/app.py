@@ -37,7 +37,7 @@ from signaling.overview import CentreOverview
 from signaling.server import CENTRE, LAG, setup_signaling
 from signaling.throttle import SIGN_IN_THROTTLE, MemoryThrottle
 from signaling.webauth import WEB_SESSIONS
-from storage import Database, PersonalData
+from storage import Database, PersonalData, RetryPolicy
 from storage.objectstore import LocalStore, RecordingStore, TieredStore
 from storage.shipping_setup import open_shipper
 from workflow import load_flows
@@ -88,7 +88,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     key = await asyncio.to_thread(load_or_create_signing_key, settings.signing_key_path)
     app[agent_console.TRUSTED_KEY] = key.public_key()
     personal = await asyncio.to_thread(PersonalData.load_or_create, settings.personal_key_path)
-    async with Database(settings.database, personal=personal) as db:
+    retry = RetryPolicy(total_s=settings.database_retry_s)
+    async with Database(settings.database, personal=personal, retry=retry) as db:
         if settings.redis_url is None:
             # Among several nodes a survivor cleans up after a dead one (signaling.failover):
             # a node that starts must not touch the calls of the others.

@@ -49,6 +49,9 @@ class Settings:
     s3_keep_local: bool = False
     #: The longest wait between two tries of an upload that keeps failing (seconds).
     s3_retry_max_s: float = 60.0
+    #: How long a database operation keeps trying through a lost or refused connection
+    #: before it fails (seconds; see storage.retry). 0 tries once.
+    database_retry_s: float = 20.0
     #: The retention policy file; None is the packaged ``storage/retention.toml``.
     retention_policy: Path | None = None
     #: Redis shared by several nodes (queue, presence, calls' whereabouts); None runs as
@@ -68,6 +71,8 @@ class Settings:
         if self.s3_endpoint is not None and "@" in urlsplit(self.s3_endpoint).netloc:
             # Credentials in the URL would end up in reprs and logs.
             raise SettingsError("the S3 endpoint must not hold credentials; use AWS_* variables")
+        if not 0 <= self.database_retry_s < float("inf"):
+            raise SettingsError(f"database_retry_s must be >= 0, got {self.database_retry_s}")
         if self.s3_retry_max_s <= 0:
             raise SettingsError(f"s3_retry_max_s must be positive, got {self.s3_retry_max_s}")
         if self.log_format not in ("text", "json"):
@@ -133,6 +138,15 @@ class Settings:
             settings = replace(settings, node_id=env["DUALREC_NODE_ID"])
         if "DUALREC_TIMEZONE" in env:
             settings = replace(settings, timezone=env["DUALREC_TIMEZONE"])
+        if "DUALREC_DATABASE_RETRY_S" in env:
+            retry_s = env["DUALREC_DATABASE_RETRY_S"]
+            try:
+                seconds = float(retry_s)
+            except ValueError:
+                raise SettingsError(
+                    f"DUALREC_DATABASE_RETRY_S is not a number: {retry_s!r}"
+                ) from None
+            settings = replace(settings, database_retry_s=seconds)
         s3: dict[str, Any] = {
             field: env[name] for field, name in _S3_ENVIRONMENT.items() if env.get(name, "").strip()
         }
