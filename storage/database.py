@@ -57,6 +57,8 @@ _REPEATABLE = frozenset(
         "open_sessions",
         "next_evidence_seq",
         "workflow_context",
+        "get_inspection",
+        "search_inspections",
         # writes that find themselves, or that leave the same rows when applied twice
         "add_workflow_event",
         "add_evidence",
@@ -229,9 +231,10 @@ def _retried(
     return retried
 
 
-# The one place retries are applied: every public operation of the mixins, each one
-# transaction (none calls another, so retries never nest).
-for _mixin in (Credentials, CallSessions, SessionRecords, WebSessionRecords):
+# The one place retries are applied: every public operation of the mixins Database is made
+# of, each one transaction (none calls another, so retries never nest). A new mixin's
+# writes are retried too, but never in doubt until they are named in _REPEATABLE.
+for _mixin in Database.__bases__:
     for _name, _member in vars(_mixin).items():
         if not _name.startswith("_") and inspect.iscoroutinefunction(_member):
             setattr(Database, _name, _retried(_name, _member))

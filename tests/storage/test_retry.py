@@ -9,6 +9,7 @@ may not be retried in doubt says so instead.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -179,3 +180,16 @@ async def test_an_unreachable_database_fails_once_the_time_is_up(
         assert database.health.waiting == 0
     finally:
         await database.close()
+
+
+def test_every_operation_goes_through_the_retries() -> None:
+    """Each public operation of Database's mixins (a new one too) is wrapped in one place."""
+    lifecycle = {"start", "upgrade_schema", "schema_state", "close"}
+    operations = [
+        name
+        for name, member in inspect.getmembers(Database, inspect.iscoroutinefunction)
+        if not name.startswith("_") and name not in lifecycle
+    ]
+    assert {"add_workflow_event", "start_session", "authenticate"} <= set(operations)
+    for name in operations:
+        assert hasattr(getattr(Database, name), "__wrapped__"), name
