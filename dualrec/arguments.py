@@ -94,6 +94,12 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
     )
     verify.set_defaults(func=commands["cmd_verify"])
 
+    inspect = sub.add_parser("inspect", help="inspect a closed recording, or show its report")
+    inspect.add_argument("target", help="a session id or a recording folder")
+    data_options(inspect)
+    inspect.add_argument("--json", action="store_true")
+    inspect.set_defaults(func=commands["cmd_inspect"])
+
     verify_log = sub.add_parser("verify-log", help="check the hash-chained access log")
     data_options(verify_log)
     verify_log.set_defaults(func=commands["cmd_verify_log"])

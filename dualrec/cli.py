@@ -182,6 +182,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(report.ok for report in reports) else 1
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Inspect a closed recording (or show its inspection); non-zero unless all pass."""
+    from inspection.command import run_inspect
+
+    settings = _settings(args)
+    return run_inspect(
+        args.target,
+        settings.recordings_dir,
+        settings.signing_key_path,
+        settings.database,
+        as_json=args.json,
+    )
+
+
 def _public_pem(path: Path) -> bytes:
     """The public key PEM from a public key file or the server's private key file."""
     from media import load_or_create_signing_key, public_key_pem
@@ -301,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_kiosk,
         cmd_flows,
         cmd_verify,
+        cmd_inspect,
         cmd_verify_log,
         cmd_keys,
         cmd_db,
