@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +25,6 @@ import kiosk_client
 from browser import STATIC_DIR as SHARED_STATIC
 from browser import STATIC_URL as SHARED_STATIC_URL
 from media import MediaError, load_or_create_signing_key
-from media.archive import composite_worker_init
 from observability import METRICS
 from signaling.accounts import DatabaseEnrolment, DatabaseWebSessions
 from signaling.announcer import TtsSettings
@@ -43,6 +40,7 @@ from storage.shipping_setup import open_shipper
 from workflow import load_flows
 
 from .http_errors import error_statuses
+from .jobs_setup import job_queue
 from .nodes import setup_nodes
 from .observe import setup_observability
 from .request_log import RUNNER_OPTIONS
@@ -102,20 +100,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         shipper = await open_shipper(settings, db)
         if shipper is not None:
             app[RECORDINGS] = TieredStore(LocalStore(settings.recordings_dir), shipper.store)
-        # Composites are made in a separate process: numpy and muxing hold the GIL.
-        with ProcessPoolExecutor(
-            1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=composite_worker_init,
-        ) as pool:
+        # Post-call work (composites, shipping) runs as jobs: here, or by workers (Redis).
+        flows = load_flows()
+        async with job_queue(settings, db, key, flows, shipper) as jobs:
             centre = CallCentre(
                 db,
-                load_flows(),
+                flows,
                 settings.recordings_dir,
                 key,
                 segment_s=settings.segment_s,
-                composites=pool,
-                timezone=settings.timezone,
+                jobs=jobs,
                 tts=TtsSettings(speed_wpm=settings.tts_speed_wpm),
                 shipper=shipper,
             )

@@ -14,6 +14,7 @@ from aiohttp import web
 from agent_console import ScriptedAgent
 from common import Role
 from kiosk_client import Kiosk, open_source
+from media.archive import signed_manifest
 from media.verify import verify_recording
 from storage import Database
 from synthetic import AGENT_LOOK, KIOSK_LOOK
@@ -96,7 +97,9 @@ async def run_demo(
         report = await asyncio.to_thread(verify_recording, directory, trusted)
         ready_s = time.monotonic() - hung_up
         job = runner.app[CENTRE].composite_jobs.get(session_id)
-        composite = await job if job is not None else None
+        if job is not None:
+            await job
+        composite = (await asyncio.to_thread(signed_manifest, directory)).get("composite")
         composite_s = time.monotonic() - hung_up
         progress("composite made, verifying again")
         report = await asyncio.to_thread(verify_recording, directory, trusted)
@@ -117,9 +120,9 @@ async def run_demo(
         None
         if composite is None
         else {
-            "file": str(composite.path),
-            "duration_s": round(composite.duration_s, 2),
-            "chapters": len(composite.chapters),
+            "file": str(directory / composite["file"]),
+            "duration_s": round(composite["duration_s"], 2),
+            "chapters": len(composite["chapters"]),
             "ready_after_hangup_s": round(composite_s, 2),
         }
     )

@@ -3,8 +3,16 @@
 At hang-up the archive (every track's segments, hash-chained as they closed) is
 signed at once: it is the evidentiary record and it is complete, verifiable and
 replayable within a second. The composite (both parties side by side with the
-overlay, H.264/AAC) is then made from the archive in a worker process, chained after
-the segments, and the manifest is signed again with it.
+overlay, H.264/AAC) is made later from the archive in a worker process (a job of
+``jobs/``, maybe on another machine), chained after the segments, and the manifest is
+signed again with it.
+
+Making the composite is idempotent: a part whose signed manifest holds a composite is
+left as it is; a run waits for another one on the same part (a lock on its chain file,
+which the system drops when the process holding it dies); and a run cut between chaining
+the composite and signing again is finished from the composite's section kept beside it
+(``.composite.json``), not composed again. A part done twice is composed, chained and
+signed once.
 
 The manifest's facts (who, when, which segments and evidence) and what the composite
 shows come from the caller as plain data: this module knows files, not the database.
@@ -13,13 +21,17 @@ shows come from the caller as plain data: this module knows files, not the datab
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import dataclasses
+import fcntl
+import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,15 +39,20 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from common import sha256_file
+from common import CHAIN_FILE, MANIFEST_FILE, sha256_file
 
 from .chain import ChainLog, HashChain
 from .composite import CompositeInfo, CompositeResult, compose_session
+from .durable import write_durably
+from .errors import IntegrityError
 from .manifest import sign_manifest, write_signed_manifest
 
 logger = logging.getLogger(__name__)
 
 COMPOSITE = "composite.mp4"
+CAPTIONS = "composite.vtt"
+#: The composite's manifest section between chaining and signing (never shipped).
+PENDING = ".composite.json"
 #: Niceness of the composite worker: live calls come first when the CPU is short.
 WORKER_NICENESS = 10
 
@@ -48,30 +65,104 @@ async def sign_archive(
     await asyncio.to_thread(write_signed_manifest, directory, signed)
 
 
-async def make_composite(
-    directory: Path,
-    manifest: dict[str, Any],
-    info: CompositeInfo,
-    chain: ChainLog,
-    key: Ed25519PrivateKey,
-    executor: Executor,
-) -> CompositeResult | None:
-    """Compose the part in ``executor``, chain the files and sign the manifest again."""
+async def close_archive(
+    directory: Path, manifest: dict[str, Any], chain: ChainLog, key: Ed25519PrivateKey
+) -> None:
+    """Sign the part's archive now and close its chain; the composite is a later job."""
+    await sign_archive(directory, manifest, chain.chain, key)
+    await asyncio.to_thread(chain.close)
+
+
+def signed_manifest(directory: Path) -> dict[str, Any]:
+    """The part's signed manifest as stored (blocking); IntegrityError if there is none."""
+    try:
+        data = json.loads((directory / MANIFEST_FILE).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{directory}: no readable signed manifest: {exc}") from exc
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{directory}: the manifest is not an object")
+    return data
+
+
+def has_composite(directory: Path) -> bool:
+    """Whether the part's signed manifest holds its composite (blocking)."""
+    return "composite" in signed_manifest(directory)
+
+
+async def compose_part(
+    directory: Path, info: CompositeInfo, key: Ed25519PrivateKey, executor: Executor
+) -> dict[str, Any] | None:
+    """Compose the signed part in ``executor``, chain the files, sign the manifest again.
+
+    Returns the manifest's new ``composite`` section, or None when the signed manifest
+    holds one already (the work was done). Raises MediaError (or OSError) when it fails:
+    the archive stands as signed.
+    """
+    async with _one_run_at_a_time(directory):
+        return await _compose_part(directory, info, key, executor)
+
+
+@contextlib.asynccontextmanager
+async def _one_run_at_a_time(directory: Path) -> AsyncIterator[None]:
+    """Wait for the lock on the part's chain (the system drops it when its holder dies)."""
+    fd = os.open(directory / CHAIN_FILE, os.O_RDONLY)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.5)
+        yield
+    finally:
+        os.close(fd)
+
+
+async def _compose_part(
+    directory: Path, info: CompositeInfo, key: Ed25519PrivateKey, executor: Executor
+) -> dict[str, Any] | None:
+    manifest = await asyncio.to_thread(signed_manifest, directory)
+    if "composite" in manifest:
+        return None
+    chain = await asyncio.to_thread(ChainLog.resume, directory)
+    try:
+        chained = {entry.file: entry for entry in chain.chain.entries}
+        pending = directory / PENDING
+        if COMPOSITE in chained and pending.is_file():  # cut after chaining: sign it now
+            section = json.loads(await asyncio.to_thread(pending.read_text, "utf-8"))
+        else:
+            section = await _compose_files(directory, info, executor)
+            text = json.dumps(section, ensure_ascii=False).encode("utf-8")
+            await asyncio.to_thread(write_durably, pending, text, 0o600, replace=True)
+        for name in (COMPOSITE, CAPTIONS):
+            path = directory / name
+            digest = await asyncio.to_thread(sha256_file, path)
+            if name not in chained:
+                await asyncio.to_thread(chain.add, name, digest, path.stat().st_size)
+            elif chained[name].sha256 != digest:
+                raise IntegrityError(f"{path}: not the file chained before")
+    finally:
+        await asyncio.to_thread(chain.close)
+    body = {k: v for k, v in manifest.items() if k not in ("signature", "chain")}
+    await sign_archive(directory, body | {"composite": section}, chain.chain, key)
+    await asyncio.to_thread(pending.unlink, missing_ok=True)
+    return dict(section)
+
+
+async def _compose_files(
+    directory: Path, info: CompositeInfo, executor: Executor
+) -> dict[str, Any]:
+    """Make composite.mp4 and its captions in ``executor``; their manifest section."""
     loop = asyncio.get_running_loop()
     began = datetime.now(UTC)
-    try:
-        result = await loop.run_in_executor(
-            executor, _compose, directory, directory / COMPOSITE, info
-        )
-    except Exception:
-        logger.exception("session %s: the composite failed; the archive stands", info.session_id)
-        await asyncio.to_thread(chain.close)
-        return None
-    for path in (result.path, result.vtt_path):
-        digest = await asyncio.to_thread(sha256_file, path)
-        await asyncio.to_thread(chain.add, path.name, digest, path.stat().st_size)
-    await asyncio.to_thread(chain.close)
-    composite = {
+    result = await loop.run_in_executor(executor, _compose, directory, directory / COMPOSITE, info)
+    logger.info(
+        "session %s: composite of %.1f s made in %.1f s",
+        info.session_id,
+        result.duration_s,
+        (datetime.now(UTC) - began).total_seconds(),
+    )
+    return {
         "file": result.path.name,
         "captions": result.vtt_path.name,
         "duration_s": round(result.duration_s, 3),
@@ -80,35 +171,10 @@ async def make_composite(
         "made_at": datetime.now(UTC).isoformat(),
         "warnings": result.warnings,
     }
-    await sign_archive(directory, manifest | {"composite": composite}, chain.chain, key)
-    logger.info(
-        "session %s: composite of %.1f s made in %.1f s",
-        info.session_id,
-        result.duration_s,
-        (datetime.now(UTC) - began).total_seconds(),
-    )
-    return result
-
-
-async def close_archive(
-    directory: Path,
-    manifest: dict[str, Any],
-    info: CompositeInfo,
-    chain: ChainLog,
-    key: Ed25519PrivateKey,
-    *,
-    composites: Executor | None,
-) -> asyncio.Task[CompositeResult | None] | None:
-    """Sign the part's archive now; returns the composite's job (None without a pool)."""
-    await sign_archive(directory, manifest, chain.chain, key)
-    if composites is None:
-        await asyncio.to_thread(chain.close)
-        return None
-    return asyncio.ensure_future(make_composite(directory, manifest, info, chain, key, composites))
 
 
 def composite_worker_init() -> None:
-    """Start a composite worker process: lower priority, and gone with the server."""
+    """Start a composite worker process: lower priority, and gone with its parent."""
     os.nice(WORKER_NICENESS)
     if sys.platform == "linux":
         # PR_SET_PDEATHSIG: a server killed outright takes its worker with it.

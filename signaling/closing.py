@@ -1,30 +1,29 @@
 """Closing a call's recording part with the database's facts: at hang-up, and after a crash.
 
 The files are media's (``media.archive``, ``media.recovery``); this module hands them
-what only the call centre knows: the session's stored facts (the manifest), the flow's
-step titles (the composite's chapters), and the rows of segments recovered after a crash.
+what only the call centre knows: the session's stored facts (the manifest) and the rows
+of segments recovered after a crash. The composite and the shipping of a closed part
+are post-call jobs (``jobs/``), queued here and done in this process or by workers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from common import MANIFEST_FILE, Language, RecordingLayout
+from common import MANIFEST_FILE, RecordingLayout
+from jobs import JobError, JobKind, JobQueue, PartJob
 from media import ChainLog
 from media.archive import close_archive, sign_archive
-from media.composite import CompositeInfo, CompositeResult
 from media.recovery import recover_part
-from storage import Database, SessionDetail, audit
+from storage import Database, audit
 from storage.manifest import session_manifest
 from storage.shipping import RecordingRef, RecordingShipper
-from workflow import Flow
 
 from .call import CallOutcome
 from .evidence import EvidenceKeeper
@@ -33,46 +32,17 @@ from .session import LiveSession
 logger = logging.getLogger(__name__)
 
 
-def composite_info(
-    detail: SessionDetail, flow: Flow, timezone: str, part: int = 1
-) -> CompositeInfo:
-    """What the composite shows: who, where, when, and this part's steps as chapters."""
-    s = detail.session
-    events = [e for e in detail.events if e.offset_ms is not None and (e.part or 1) == part]
-    before = [e for e in detail.events if (e.part or 1) < part]
-    resumed_at = before[-1].target if before else flow.initial
-    first = events[0].source if events else (resumed_at if part > 1 else s.workflow_state)
-    marks = [(0, first)] + [(e.offset_ms or 0, e.target) for e in events]
-    return CompositeInfo(
-        session_id=s.id,
-        branch=s.branch or "-",
-        agent_id=s.agent_name or "-",
-        started_at=s.started_at or s.created_at,
-        steps=tuple((ms, name, flow.step(name).title[Language.ZH_CN]) for ms, name in marks),
-        timezone=timezone,
-    )
-
-
 async def close_recording(
     db: Database,
     recordings_dir: Path,
     layout: RecordingLayout,
-    flow: Flow,
     chain: ChainLog,
     key: Ed25519PrivateKey,
-    *,
-    composites: Executor | None,
-    timezone: str,
-) -> asyncio.Task[CompositeResult | None] | None:
-    """Sign the ended part's archive now; returns the composite's job (None without a pool)."""
+) -> None:
+    """Sign the ended part's archive now over its chain, which is closed."""
     detail = await db.get_session(layout.session_id)
-    return await close_archive(
-        layout.directory(recordings_dir),
-        session_manifest(detail, layout.part),
-        composite_info(detail, flow, timezone, layout.part),
-        chain,
-        key,
-        composites=composites,
+    await close_archive(
+        layout.directory(recordings_dir), session_manifest(detail, layout.part), chain, key
     )
 
 
@@ -130,18 +100,20 @@ class PartCloser:
         recordings_dir: Path,
         key: Ed25519PrivateKey,
         *,
-        composites: Executor | None,
-        timezone: str,
+        jobs: JobQueue | None,
         shipper: RecordingShipper | None,
     ) -> None:
+        """Close parts into ``recordings_dir``; their post-call work goes on ``jobs``.
+
+        Without ``jobs`` no composite is made (the archive is signed all the same).
+        """
         self.db = db
         self.keeper = keeper
         self.recordings_dir = recordings_dir
         self.key = key
-        self.composites = composites
-        self.timezone = timezone
+        self.jobs = jobs
         self.shipper = shipper
-        #: Composites being made, by the part's folder.
+        #: Composites being made in this process, by the part's folder.
         self.composite_jobs: dict[str, asyncio.Future[Any]] = {}
 
     async def close_part(self, session: LiveSession, reason: str, *, hold: bool) -> CallOutcome:
@@ -169,30 +141,33 @@ class PartCloser:
             await audit.note_session_facts(self.db, session.id, session.context.to_dict(), terminal)
         if session.relay is not None and session.t0 is not None:
             chain = session.relay.recorder.chain
-            await self.close(session.recording_ref(), session.flow, chain)
+            await self.close(session.recording_ref(), chain)
         return outcome
 
-    async def close(self, ref: RecordingRef, flow: Flow, chain: ChainLog | None) -> None:
-        """Sign the part's archive now; make its composite in the background, then ship."""
+    async def close(self, ref: RecordingRef, chain: ChainLog | None) -> None:
+        """Sign the part's archive now; queue its composite (then its shipping)."""
         if chain is None:
             return
-        job = await close_recording(
-            self.db,
-            self.recordings_dir,
-            ref.layout,
-            flow,
-            chain,
-            self.key,
-            composites=self.composites,
-            timezone=self.timezone,
-        )
-        if job is not None:
+        await close_recording(self.db, self.recordings_dir, ref.layout, chain, self.key)
+        run = await self._queue(PartJob.of(JobKind.COMPOSITE, ref))
+        if run is not None:
             folder = ref.layout.folder
-            self.composite_jobs[folder] = job
-            job.add_done_callback(lambda _: self.composite_jobs.pop(folder, None))
-        if self.shipper is not None:  # the archive now, the composite when it is made
-            self.shipper.archive_closed(ref, job)
+            self.composite_jobs[folder] = run
+            run.add_done_callback(lambda _: self.composite_jobs.pop(folder, None))
+        if self.shipper is not None:  # the archive now, the rest by the ship job
+            self.shipper.archive_closed(ref, run)
+
+    async def _queue(self, job: PartJob) -> asyncio.Future[Any] | None:
+        """Queue ``job``; its run if it runs in this process."""
+        if self.jobs is None:
+            return None
+        try:
+            await self.jobs.enqueue(job)
+        except JobError as exc:  # the archive is signed: a composite can be made later
+            logger.error("session %s: %s not queued: %s", job.session_id, job.key, exc)
+            return None
+        return self.jobs.running_here(job)
 
     async def finish(self) -> None:
-        """Wait for the composites under way: they are quick next to a call."""
+        """Wait for the composites under way here: they are quick next to a call."""
         await asyncio.gather(*list(self.composite_jobs.values()), return_exceptions=True)

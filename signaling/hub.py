@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, assert_never
@@ -19,6 +18,7 @@ from typing import Any, assert_never
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import BackgroundTasks, Language, Party, Presence, Role
+from jobs import JobQueue
 from storage import Database
 from storage.shipping import RecordingShipper
 from workflow import Flow, get_flow
@@ -70,8 +70,7 @@ class CallCentre:
         signing_key: Ed25519PrivateKey,
         *,
         segment_s: float = 10.0,
-        composites: Executor | None = None,
-        timezone: str = "Asia/Shanghai",
+        jobs: JobQueue | None = None,
         tts: TtsSettings | None = None,
         shipper: RecordingShipper | None = None,
     ) -> None:
@@ -95,8 +94,7 @@ class CallCentre:
             self.keeper,
             recordings_dir,
             signing_key,
-            composites=composites,
-            timezone=timezone,
+            jobs=jobs,
             shipper=shipper,
         )
         self.conductor = Conductor(db, self.keeper, tts)

@@ -2,7 +2,8 @@
 
 Each segment is uploaded as soon as the recorder closes it, not at hang-up; at hang-up
 the part's archive follows (evidence files, ``chain.jsonl``, ``manifest.json``), and the
-composite with its captions once it is made, with the manifest signed again over them.
+composite with its captions once it is made, with the manifest signed again over them
+(the post-call ship job of ``jobs/`` calls :meth:`RecordingShipper.ship_closed`).
 Every object is locked in COMPLIANCE mode until the date the retention policy gives for
 the session's business type, and that date is kept in ``sessions.retain_until``.
 
@@ -77,6 +78,7 @@ class RecordingShipper:
         self._timers: set[asyncio.TimerHandle] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._changed = asyncio.Event()  # set (and replaced) when a part is done
         self._closing = False
         self._closed = False
 
@@ -98,9 +100,29 @@ class RecordingShipper:
             "last_error": self.stats.last_error,
         }
 
-    def archive_closed(self, ref: RecordingRef, job: asyncio.Future[Any] | None) -> None:
-        """Ship the part's archive now, and again with the composite once ``job`` is done."""
-        self._tasks.spawn(self._close_part(ref, job))
+    def archive_closed(self, ref: RecordingRef, after: asyncio.Future[Any] | None) -> None:
+        """Ship the part's signed archive now; :meth:`drain` waits for ``after`` too."""
+        self._tasks.spawn(self._archive_closed(ref, after))
+
+    async def _archive_closed(self, ref: RecordingRef, after: asyncio.Future[Any] | None) -> None:
+        await self.ship_part(ref)
+        if after is not None:
+            await asyncio.wait([after])  # its failure is the job's to report
+
+    async def ship_closed(self, ref: RecordingRef) -> None:
+        """Queue the closed part's files not stored yet (confirmed first), and seal it."""
+        await self.ship_part(ref, check_first=True)
+        self.seal(ref)
+
+    async def settled(self, ref: RecordingRef, timeout: float) -> bool:
+        """Wait until the sealed part's files are all stored; whether they were in time."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self._parts.get(ref.layout.folder) is not None and not self._closing:
+                    await self._changed.wait()
+        except TimeoutError:
+            return False
+        return ref.layout.folder not in self._parts
 
     # -- the queue -------------------------------------------------------------------------
 
@@ -124,14 +146,14 @@ class RecordingShipper:
         self._idle.clear()
         self._queue.put_nowait(job)
 
-    async def ship_part(self, ref: RecordingRef) -> None:
+    async def ship_part(self, ref: RecordingRef, *, check_first: bool = False) -> None:
         """Queue the part folder's files not shipped yet, and the ones rewritten since."""
         names = await asyncio.to_thread(part_files, ref.layout.directory(self.recordings_dir))
         known = self._parts.get(ref.layout.folder)
         seen = set() if known is None else known.seen
         for name in names:
             if name in MUTABLE or name not in seen:
-                self.ship(ref, name)
+                self.ship(ref, name, check_first=check_first)
 
     def seal(self, ref: RecordingRef) -> None:
         """Nothing in the part will change: local copies may go once their objects are confirmed."""
@@ -157,13 +179,8 @@ class RecordingShipper:
     def _forget_if_idle(self, part: PartState) -> None:
         if part.idle and self._parts.get(part.layout.folder) is part:
             del self._parts[part.layout.folder]
-
-    async def _close_part(self, ref: RecordingRef, job: asyncio.Future[Any] | None) -> None:
-        await self.ship_part(ref)
-        if job is not None:
-            await asyncio.wait([job])  # its failure is the archive's to report
-            await self.ship_part(ref)
-        self.seal(ref)
+            self._changed.set()  # wakes settled()
+            self._changed = asyncio.Event()
 
     # -- start and stop --------------------------------------------------------------------
 
@@ -200,6 +217,7 @@ class RecordingShipper:
             return
         await self._tasks.join()
         self._closing = True
+        self._changed.set()  # settled() stops waiting
         for timer in self._timers:
             timer.cancel()
         self._drop_queued(waiting_only=True)  # waiting to retry: left for the next start

@@ -27,6 +27,7 @@ PACKAGES = (
     "storage",
     "synthetic",
     "inspection",
+    "jobs",
     "browser",
     "signaling",
     "agent_console",
@@ -82,6 +83,11 @@ RULES = [
     Rule("storage imports only common", ("storage",), only("storage", "common")),
     Rule("synthetic imports only common", ("synthetic",), only("synthetic", "common")),
     Rule(
+        "jobs imports only common, workflow, media, storage and observability",
+        ("jobs",),
+        only("jobs", "common", "workflow", "media", "storage", "observability"),
+    ),
+    Rule(
         "inspection imports only common, workflow, media and storage",
         ("inspection",),
         only("inspection", "common", "workflow", "media", "storage"),
@@ -97,9 +103,9 @@ RULES = [
         frozenset({"agent_console", "kiosk_client", "dualrec"}) | MEDIA_LIBRARIES,
     ),
     Rule(
-        "kiosk_client touches neither storage nor media",
+        "kiosk_client touches neither storage, media nor jobs",
         ("kiosk_client",),
-        frozenset({"storage", "media"}),
+        frozenset({"storage", "media", "jobs"}),
     ),
     Rule(
         "agent_console and kiosk_client never import each other",
