@@ -56,6 +56,12 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=commands["cmd_serve"])
 
+    worker = sub.add_parser("worker", help="do post-call jobs (composites, shipping) from Redis")
+    data_options(worker)
+    worker.add_argument("--redis-url", required=True, help="the Redis the nodes queue jobs on")
+    worker.add_argument("--queue", help="the job queue's name (default dualrec-jobs)")
+    worker.set_defaults(func=commands["cmd_worker"])
+
     demo = sub.add_parser("demo", help="run one complete double-recorded session")
     data_options(demo)
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -66,6 +66,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Do post-call jobs from Redis until SIGTERM (which lets the job under way finish)."""
+    from jobs import QUEUE_NAME
+
+    from .jobs_setup import run_worker
+
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(run_worker(settings, args.queue or QUEUE_NAME))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """One complete double-recorded session, printed as a summary."""
     from .demo import format_summary, run_demo
@@ -311,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line, each command carried out by its ``cmd_*`` function here."""
     commands = (
         cmd_serve,
+        cmd_worker,
         cmd_demo,
         cmd_kiosk,
         cmd_flows,

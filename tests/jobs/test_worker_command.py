@@ -1,0 +1,60 @@
+"""``dualrec worker`` as an operator runs it: it takes jobs until SIGTERM, then exits 0;
+without the nodes' signing key it refuses to start, saying why."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from media import load_or_create_signing_key
+from tests.jobs.conftest import JobsRedis, Processes
+from tests.jobs.test_redis_jobs import WAIT_S, until
+from tests.storage.conftest import DEFAULT_POSTGRES_URL
+
+DATABASE_URL = os.environ.get("DUALREC_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def worker_args(redis: JobsRedis, data_dir: Path) -> list[str]:
+    """``python -m dualrec worker`` on the test's queue."""
+    return [
+        "-m",
+        "dualrec",
+        "worker",
+        "--redis-url",
+        redis.url,
+        "--queue",
+        redis.queue,
+        "--database-url",
+        DATABASE_URL,
+        "--data-dir",
+        str(data_dir),
+    ]
+
+
+async def test_the_worker_exits_cleanly_on_sigterm(
+    jobs_redis: JobsRedis, processes: Processes, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "var"
+    load_or_create_signing_key(data_dir / "keys" / "recording-signing-key.pem")
+    out = tmp_path / "worker.out"
+    worker = processes.start(*worker_args(jobs_redis, data_dir), log=out)
+    await until(
+        lambda: "taking jobs" in out.read_text("utf-8") or worker.poll() is not None,
+        what="the worker starts",
+    )
+    assert worker.poll() is None, out.read_text("utf-8")
+    worker.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.wait, WAIT_S) == 0, out.read_text("utf-8")
+    assert "stopped" in out.read_text("utf-8")
+
+
+async def test_the_worker_refuses_to_sign_with_a_key_of_its_own(
+    jobs_redis: JobsRedis, processes: Processes, tmp_path: Path
+) -> None:
+    out = tmp_path / "worker.out"
+    worker = processes.start(*worker_args(jobs_redis, tmp_path / "empty"), log=out)
+    assert await asyncio.to_thread(worker.wait, WAIT_S) == 2
+    assert "no signing key at" in out.read_text("utf-8")
+    assert not (tmp_path / "empty" / "keys").exists()
