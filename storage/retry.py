@@ -80,11 +80,6 @@ class RetryPolicy:
     #: No single wait is longer than this.
     longest_wait_s: float = 2.0
 
-    @classmethod
-    def never(cls) -> RetryPolicy:
-        """Try once: for tools that report a failure rather than wait it out."""
-        return cls(total_s=0.0)
-
 
 @dataclass(frozen=True)
 class HealthView:
