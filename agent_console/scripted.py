@@ -78,6 +78,8 @@ class ScriptedAgent:
         self._progress = progress or (lambda text: None)
         #: How many times the customer's connection dropped and came back.
         self.reconnections = 0
+        #: The customer came back (a new part) since the last event was sent.
+        self._resumed = False
 
     async def run(self) -> AgentResult:
         """Take one call from the queue and see it through to hang-up."""
@@ -156,6 +158,7 @@ class ScriptedAgent:
                 timeout = 120.0
             elif isinstance(message, Matched):
                 self._progress("the customer is back: negotiating again")
+                self._resumed = True
                 await self.client.negotiate(self._subscriptions())
 
     async def _advance(
@@ -191,6 +194,11 @@ class ScriptedAgent:
         while True:
             state = await self._next_state(30.0)
             if state.event == event:
+                return state
+            if self._resumed:
+                # The call moved (its node died) and the event may have been lost with
+                # it: the state the call resumed at is where the agent goes on from.
+                self._resumed = False
                 return state
 
     async def _take_next_customer(self) -> Matched:

@@ -6,9 +6,12 @@ that the nodes' clocks need not agree). A node whose score is older than
 it, and its incarnation goes into a set that the node, should it wake up (a frozen
 process), finds itself in: it then gives up its calls without writing to them.
 
-Between heartbeats a node holds a *lease*: it writes recordings only while its last
-successful heartbeat is younger than ``LEASE_S``, shorter than ``DEAD_AFTER_S``, so a
-node that froze stops writing before anyone may declare it dead.
+A node writes recordings only while it holds its *lease*: its own pulse (a task that
+ticks every ``PULSE_S`` whatever Redis does) is younger than ``LEASE_S``, shorter than
+``DEAD_AFTER_S``. A process that was frozen finds its pulse stale when it wakes: it
+writes nothing until a heartbeat has shown that it was not declared dead meanwhile. A
+node that merely cannot reach Redis keeps recording (nobody can declare it dead then,
+and media does not pass through Redis).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ HEARTBEAT_S = 1.0
 #: A node silent this long is dead (so it is declared dead within ``DEAD_AFTER_S`` plus
 #: one heartbeat: 6 s).
 DEAD_AFTER_S = 5.0
-#: A node writes recordings only this long after its last heartbeat.
+#: A node writes recordings only this long after its last pulse.
 LEASE_S = 3.5
+PULSE_S = 0.25
 #: How long one survivor holds the clean-up of a dead node before another may retry.
 REAP_LOCK_S = 60.0
 
@@ -67,17 +71,33 @@ class NodeRegistry:
         self.draining = False
         #: This node was declared dead while it was frozen: it must not work any more.
         self.fenced = False
-        #: Redis errors seen (heartbeats that failed).
+        #: Redis errors seen (heartbeats that failed), and since when they fail.
         self.errors = 0
+        self.failing_since: float | None = None
         self._last_ok: float | None = None
+        self._pulse = time.monotonic()
+        #: The pulse was found stale (the process was frozen): no writing until a
+        #: heartbeat shows this node was not declared dead meanwhile.
+        self._suspect = False
         self._task: asyncio.Task[None] | None = None
+        self._pulse_task: asyncio.Task[None] | None = None
 
     # -- this node -----------------------------------------------------------------
 
     def lease_valid(self) -> bool:
-        """Whether this node may write: its last heartbeat is recent and it is not fenced."""
-        last = self._last_ok
-        return not self.fenced and last is not None and time.monotonic() - last < LEASE_S
+        """Whether this node may write: not fenced, not frozen since its last heartbeat."""
+        if self.fenced or self._suspect:
+            return False
+        return time.monotonic() - self._pulse < LEASE_S
+
+    async def _beat_pulse(self) -> None:
+        while True:
+            now = time.monotonic()
+            if now - self._pulse > LEASE_S:
+                self._suspect = True
+                logger.warning("node %s was frozen for %.1f s", self.node, now - self._pulse)
+            self._pulse = now
+            await asyncio.sleep(PULSE_S)
 
     def alive(self, node: str) -> bool:
         """Whether ``node`` was alive at the last heartbeat (this node always is)."""
@@ -103,14 +123,16 @@ class NodeRegistry:
             await self.redis.sadd(self.keys.dead, previous)
         await self._beat()
         self._task = asyncio.create_task(self._run(), name=f"heartbeat {self.node}")
+        self._pulse_task = asyncio.create_task(self._beat_pulse(), name=f"pulse {self.node}")
         return previous
 
     async def stop(self) -> None:
         """Stop beating and leave (a node that drained has no calls to clean up)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._pulse_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if not self.fenced:
             with contextlib.suppress(RedisError):
                 async with self.redis.pipeline(transaction=True) as pipe:
@@ -131,8 +153,10 @@ class NodeRegistry:
             await asyncio.sleep(HEARTBEAT_S)
             try:
                 await self._beat()
-            except RedisError as exc:
+            except (RedisError, OSError) as exc:
                 self.errors += 1
+                if self.failing_since is None:
+                    self.failing_since = time.time()
                 logger.warning("heartbeat failed (Redis): %s", exc)
                 continue
             except Exception:
@@ -148,6 +172,7 @@ class NodeRegistry:
             logger.error("node %s was declared dead while it was not heard: giving up", self.node)
             await self._on_fenced()
             return
+        self._suspect = False
         now_ms = await self._now_ms()
         registered = self._last_ok is not None
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -162,7 +187,7 @@ class NodeRegistry:
                 },
             )
             existed, *_ = await pipe.execute()
-        self._last_ok = time.monotonic()
+        self._last_ok, self.failing_since = time.monotonic(), None
         if registered and not existed:
             logger.warning("Redis lost this node's state (restarted?): registering again")
             await self._on_reset()

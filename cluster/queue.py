@@ -93,7 +93,12 @@ class Claim:
 
 
 class ClaimRefused(Exception):
-    """The offer is gone or the agent is not available."""
+    """The queue is empty, the offer is gone, or the agent is not available (``why``)."""
+
+    def __init__(self, why: str, text: str) -> None:
+        super().__init__(text)
+        #: "empty", "taken" or "unavailable".
+        self.why = why
 
 
 # KEYS: queue, offers, available, agents ; ARGV: offer id ("" = head), agent key, prefix
@@ -102,16 +107,16 @@ local session
 if ARGV[1] == '' then
   local head = redis.call('ZRANGE', KEYS[1], 0, 0)
   session = head[1]
-  if not session then return {'refused', 'the queue is empty'} end
+  if not session then return {'refused', 'empty', 'the queue is empty'} end
 else
   session = redis.call('HGET', KEYS[2], ARGV[1])
   if not session or not redis.call('ZSCORE', KEYS[1], session) then
     local offer = string.sub(ARGV[1], 1, 40)
-    return {'refused', 'offer "' .. offer .. '" is not waiting (taken, or left)'}
+    return {'refused', 'taken', 'offer "' .. offer .. '" is not waiting (taken, or left)'}
   end
 end
 if redis.call('ZREM', KEYS[3], ARGV[2]) == 0 then
-  return {'refused', 'the agent is not available'}
+  return {'refused', 'unavailable', 'the agent is not available'}
 end
 local entry = ARGV[3] .. ':entry:' .. session
 redis.call('ZREM', KEYS[1], session)
@@ -167,7 +172,7 @@ class SharedQueue:
         keys = [self.keys.queue, self.keys.offers, self.keys.available, self.keys.agents]
         result = await self._claim(keys=keys, args=[offer_id or "", agent_key, self.keys.prefix])
         if result[0] != "claimed":
-            raise ClaimRefused(result[1])
+            raise ClaimRefused(result[1], result[2])
         await self.changed()
         return Claim(session_id=result[1], owner=result[2])
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
 from signaling import (
@@ -26,6 +28,7 @@ from signaling import (
     Resume,
     SessionEnded,
     SignalingClient,
+    SignalingError,
     WorkflowState,
 )
 
@@ -80,9 +83,17 @@ class Kiosk:
         think_s: float = 0.2,
         withhold: frozenset[str] = frozenset(),
         progress: Callable[[str], None] | None = None,
+        reconnect_s: float = 0.0,
     ) -> None:
         self.client = SignalingClient(url, "kiosk", token, video_codecs=video_codecs)
+        self._connection = (url, token, tuple(video_codecs))
+        #: How long to keep trying to reconnect (and resume) when the server goes away,
+        #: as the kiosk page does; 0 gives up at once.
+        self.reconnect_s = reconnect_s
+        #: The connections the visit took: 1, then one more per reconnection.
+        self.connections = 1
         self.tracks = tracks
+        self._relay = MediaRelay()
         self.service = service
         self.language = language
         self.answers = answers
@@ -96,43 +107,77 @@ class Kiosk:
     async def run(self) -> KioskResult:
         """Run the whole visit; returns when the session has ended."""
         result = KioskResult(session_id=self.resume)
-        client = self.client
         try:
-            joined = await client.connect()
+            joined = await self.client.connect()
             if self.resume is None:
                 self._progress(f"kiosk {joined.name} joined, asking for {self.service}")
-                await client.send(RequestService(service=self.service, language=self.language))
+                await self.client.send(RequestService(service=self.service, language=self.language))
             else:
                 self._progress(f"kiosk {joined.name} joined, resuming {self.resume}")
-                await client.send(Resume(session_id=self.resume, language=self.language))
+                await self.client.send(Resume(session_id=self.resume, language=self.language))
             while result.ended is None:
-                message = await client.next_message(timeout=600.0)
-                if isinstance(message, QueuePosition):
-                    result.session_id = message.session_id
-                    result.positions.append(message.position)
-                    self._progress(
-                        f"kiosk waiting: position {message.position} of {message.waiting}"
-                    )
-                elif isinstance(message, Matched):
-                    self._progress(f"kiosk connected with agent {message.peer}")
-                    await client.negotiate(self.tracks)
-                    # The step's state arrives while negotiating (and is passed over there).
-                    states = [m for m in client.history if isinstance(m, WorkflowState)]
-                    if states:
-                        await self._follow(states[-1], result)
-                elif isinstance(message, WorkflowState):
-                    await self._follow(message, result)
-                elif isinstance(message, Error):
-                    logger.warning("kiosk: the server refused %s: %s", message.ref, message.message)
-                    result.errors.append(message)
-                elif isinstance(message, SessionEnded):
-                    result.ended = message
-            result.received_frames = dict(client.received_frames)
+                try:
+                    await self._step(result)
+                except SignalingError as exc:
+                    if (
+                        not self.reconnect_s
+                        or result.session_id is None
+                        or "closed" not in str(exc)
+                    ):
+                        raise
+                    await self._reconnect(result.session_id)
+            result.received_frames = dict(self.client.received_frames)
         finally:
             for track in self.tracks:
                 track.stop()
-            await client.close()
+            await self.client.close()
         return result
+
+    async def _reconnect(self, session_id: str) -> None:
+        """The server went away: connect again (through the same address) and resume."""
+        await self.client.close()
+        deadline = asyncio.get_running_loop().time() + self.reconnect_s
+        delay = 0.5
+        while True:
+            url, token, codecs = self._connection
+            self.client = SignalingClient(url, "kiosk", token, video_codecs=codecs)
+            try:
+                await self.client.connect()
+                break
+            except (OSError, SignalingError, aiohttp.ClientError) as exc:
+                await self.client.close()
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise SignalingError(f"the kiosk could not reconnect: {exc}") from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 4.0)
+        self.connections += 1
+        self._given.clear()
+        self._progress(f"kiosk reconnected, resuming {session_id}")
+        await self.client.send(Resume(session_id=session_id, language=self.language))
+
+    async def _step(self, result: KioskResult) -> None:
+        """Read and act on the server's next message."""
+        client = self.client
+        message = await client.next_message(timeout=600.0)
+        if isinstance(message, QueuePosition):
+            result.session_id = message.session_id
+            result.positions.append(message.position)
+            self._progress(f"kiosk waiting: position {message.position} of {message.waiting}")
+        elif isinstance(message, Matched):
+            self._progress(f"kiosk connected with agent {message.peer}")
+            # Subscriptions, so that the camera outlives a connection that drops.
+            await client.negotiate([self._relay.subscribe(track) for track in self.tracks])
+            # The step's state arrives while negotiating (and is passed over there).
+            states = [m for m in client.history if isinstance(m, WorkflowState)]
+            if states:
+                await self._follow(states[-1], result)
+        elif isinstance(message, WorkflowState):
+            await self._follow(message, result)
+        elif isinstance(message, Error):
+            logger.warning("kiosk: the server refused %s: %s", message.ref, message.message)
+            result.errors.append(message)
+        elif isinstance(message, SessionEnded):
+            result.ended = message
 
     async def _follow(self, state: WorkflowState, result: KioskResult) -> None:
         if not result.steps or result.steps[-1] != state.state:

@@ -112,6 +112,10 @@ class _TrackState:
         self.dropped_before_keyframe = 0
 
 
+def _always() -> bool:
+    return True
+
+
 class SessionRecorder:
     """Records both parties' encoded audio and video of one session."""
 
@@ -138,6 +142,10 @@ class SessionRecorder:
         self.chain: ChainLog | None = None
         self._session_id = ""
         self.segments: list[SegmentInfo] = []
+        #: Whether this process may still write (always, on one node; while its lease
+        #: holds, among several). Checked by the writer thread before each file operation.
+        self.may_write: Callable[[], bool] = _always
+        self._fenced = 0
         self.errors: list[str] = []
 
     @property
@@ -246,6 +254,11 @@ class SessionRecorder:
             return
         while (item := self._queue.get()) is not None:
             command, key = item[0], item[1]
+            if not self.may_write():
+                # This node may have been taken for dead (see cluster.nodes): the part is
+                # another node's to close now; nothing more is written to it.
+                self._fenced += 1
+                continue
             try:
                 if command == "open":
                     failed.discard(key)

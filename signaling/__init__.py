@@ -1,6 +1,6 @@
 """Signalling: the aiohttp server, the WebSocket protocol, the queue and its client."""
 
-from .client import ServerRefused, SignalingClient
+from .client import ConnectionClosed, ServerRefused, SignalingClient
 from .errors import (
     InvalidEvidence,
     MessageTooLarge,
@@ -44,6 +44,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "Accept",
     "Answer",
+    "ConnectionClosed",
     "Document",
     "Error",
     "EvidenceMessage",

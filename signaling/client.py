@@ -36,6 +36,10 @@ class ServerRefused(SignalingError):
         self.error = error
 
 
+class ConnectionClosed(SignalingError):
+    """The server closed the connection (or it broke)."""
+
+
 class SignalingClient:
     """One kiosk's or agent's connection to a dualrec server."""
 
@@ -95,7 +99,7 @@ class SignalingClient:
             while True:
                 message = await self._get()
                 if message is None:
-                    raise SignalingError(f'connection closed while waiting for "{kind.type}"')
+                    raise ConnectionClosed(f'connection closed while waiting for "{kind.type}"')
                 if isinstance(message, kind):
                     return message
                 if isinstance(message, Error):
@@ -106,7 +110,7 @@ class SignalingClient:
         async with asyncio.timeout(timeout):
             message = await self._get()
         if message is None:
-            raise SignalingError("the server closed the connection")
+            raise ConnectionClosed("the server closed the connection")
         return message
 
     async def pause(self, seconds: float) -> None:
@@ -114,7 +118,7 @@ class SignalingClient:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closed.wait(), seconds)
         if self._closed.is_set():
-            raise SignalingError("the server closed the connection")
+            raise ConnectionClosed("the server closed the connection")
 
     async def negotiate(self, tracks: Sequence[MediaStreamTrack]) -> None:
         """Open the peer connection with the relay, sending ``tracks`` (again after a drop)."""
@@ -155,7 +159,7 @@ class SignalingClient:
                 while True:
                     message = await self._inbox.get()
                     if message is None:
-                        raise SignalingError('connection closed while waiting for "answer"')
+                        raise ConnectionClosed('connection closed while waiting for "answer"')
                     if isinstance(message, Answer):
                         return message
                     if isinstance(message, Error) and message.ref == "offer":

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from common import Role
 
+from .failover import HELD_S
+from .session import LiveSession
 from .sockets import OpenSockets
 
 if TYPE_CHECKING:
@@ -47,7 +49,7 @@ async def drain(
         await centre.end_session(session, "node draining", by="server", hold=True)
         sockets.hand_over(Role.KIOSK, session.kiosk.name)
     for session in list(centre.held.values()):
-        await federation.keep_agent_for(session)
+        await _keep_agent(federation, session)
         await federation.disown(session)
     logger.warning("drained: no call left")
 
@@ -67,3 +69,12 @@ async def _hand_over_waiting(
         await federation.disown(session)
         sockets.hand_over(Role.KIOSK, session.kiosk.name)
         logger.info("session %s: its kiosk is sent to another node", session.id)
+
+
+async def _keep_agent(federation: Federation, session: LiveSession) -> None:
+    """The part ends here, but its agent on another node waits for the customer."""
+    found = [key for key, proxy in federation.proxies.items() if proxy is session.agent]
+    if found:
+        node, conn = found[0]
+        held = federation.keys.held(session.id)
+        await federation.redis.set(held, f"{node}/{conn}", ex=HELD_S)

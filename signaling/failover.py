@@ -17,16 +17,16 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from common import Role
+from common import Presence, Role
 from media import MediaError
 from storage import NotFound, SessionStatus
 from workflow import get_flow
 
 from .closing import close_interrupted_part
 from .errors import OutOfOrder, SignalingError, Unauthorised
-from .protocol import PeerReconnecting, Resume
+from .protocol import PeerReconnecting, Resume, SessionEnded
 from .server import error_message
-from .session import Client, LiveSession
+from .session import Client, LiveSession, RemoteCall
 
 if TYPE_CHECKING:
     from .federation import Federation
@@ -132,6 +132,17 @@ async def fenced(fed: Federation) -> None:
     logger.critical("node %s lost its calls to the other nodes: exiting", fed.node)
     logging.shutdown()
     os._exit(70)
+
+
+async def give_up(fed: Federation, agent: Client, remote: RemoteCall, reason: str) -> None:
+    """A held agent (its call's node died) stops waiting for the customer."""
+    agent.remote = None
+    await fed.redis.delete(fed.keys.held(remote.session_id))
+    await fed.centre.db.end_session(
+        remote.session_id, ended_at=datetime.now(UTC), end_reason=reason, status="ended"
+    )
+    await agent.send(SessionEnded(session_id=remote.session_id, reason=reason, by="agent"))
+    await fed.centre.roster.set_presence(agent, Presence.AFTER_CALL)
 
 
 async def load_queued(centre: CallCentre, client: Client, session_id: str) -> LiveSession:

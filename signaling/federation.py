@@ -93,6 +93,7 @@ class Federation:
         self.tasks = BackgroundTasks("federation")
         self._listener: asyncio.Task[None] | None = None
         self.queue = centre.queue = NodeQueue(self.shared, node)
+        centre.media.may_write = self.registry.lease_valid
         centre.roster.watch = self.publish_agent
 
     # -- starting and stopping -------------------------------------------------------
@@ -138,7 +139,7 @@ class Federation:
             return False
         if remote.owner is None:
             if isinstance(message, Hangup) and client.role is Role.AGENT:
-                await self._give_up(client, remote, message.reason)
+                await failover.give_up(self, client, remote, message.reason)
                 return True
             raise OutOfOrder(message.type, "the customer's call is being moved to another node")
         await self._forward(client, remote.owner, message)
@@ -174,7 +175,9 @@ class Federation:
         try:
             claim = await self.shared.claim(self.agent_key(agent), offer_id)
         except ClaimRefused as exc:
-            raise SignalingError(str(exc)) from None
+            if exc.why == "taken":
+                raise SignalingError(str(exc)) from None
+            raise OutOfOrder("accept", "queue empty" if exc.why == "empty" else str(exc)) from None
         if claim.owner == self.node:
             session = self.centre.sessions.get(claim.session_id)
             if session is None or not self.centre.queue.forget(session):
@@ -222,12 +225,21 @@ class Federation:
         party = {"role": Role.AGENT.value, "name": "" if state is None else state["name"]}
         return self._proxy(node, conn, party)
 
-    async def keep_agent_for(self, session: LiveSession) -> None:
-        """The part ends here (draining) but its agent elsewhere waits for the customer."""
-        found = [key for key, proxy in self.proxies.items() if proxy is session.agent]
-        if found:
-            node, conn = found[0]
-            await self.redis.set(self.keys.held(session.id), f"{node}/{conn}", ex=failover.HELD_S)
+    def status(self) -> dict[str, Any]:
+        registry = self.registry
+        return {
+            "node": self.node,
+            "nodes": sorted([self.node, *registry.peers]),
+            "draining": registry.draining,
+            "redis_errors": registry.errors + self.bus.errors,
+        }
+
+    def problems(self) -> list[str]:
+        since = self.registry.failing_since
+        if since is None:
+            return []
+        when = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+        return [f"Redis unreachable since {when}: the queue and other nodes are out of reach"]
 
     # -- agents ----------------------------------------------------------------------
 
@@ -249,16 +261,6 @@ class Federation:
         await self.shared.agent_state(
             self.agent_key(agent), state, free and agent.presence is Presence.AVAILABLE
         )
-
-    async def _give_up(self, agent: Client, remote: RemoteCall, reason: str) -> None:
-        """A held agent (its call's node died) stops waiting for the customer."""
-        agent.remote = None
-        await self.redis.delete(self.keys.held(remote.session_id))
-        await self.centre.db.end_session(
-            remote.session_id, ended_at=datetime.now(UTC), end_reason=reason, status="ended"
-        )
-        await agent.send(SessionEnded(session_id=remote.session_id, reason=reason, by="agent"))
-        await self.centre.roster.set_presence(agent, Presence.AFTER_CALL)
 
     # -- envelopes ---------------------------------------------------------------------
 
@@ -295,7 +297,8 @@ class Federation:
         proxy = self.proxies.get((node, conn))
         if proxy is None:
             try:
-                role, language = Role(party.get("role", "")), Language(party.get("language", ""))
+                role = Role(party.get("role", ""))
+                language = Language(party.get("language") or Language.ZH_CN)
             except ValueError:
                 raise EnvelopeError(f"node {node} named a party of no known role") from None
             if role not in (Role.KIOSK, Role.AGENT):

@@ -42,6 +42,9 @@ class MediaSetup:
         self.recordings_dir = recordings_dir
         self.segment_s = segment_s
         self.shipper = shipper
+        #: Whether this node may still write recordings (among several: while its lease
+        #: holds; see cluster.nodes).
+        self.may_write: Callable[[], bool] = lambda: True
         #: Where queue waits and pairing times are observed (the app sets its node's).
         self.metrics = Metrics() if metrics is None else metrics
         #: Frames taken, forwarded, recorded and dropped by every relay made here.
@@ -70,6 +73,7 @@ class MediaSetup:
             on_segment=on_segment,
             counts=self.frames,
         )
+        recorder.may_write = self.may_write
         relay = SessionRelay(
             session.id,
             recorder,

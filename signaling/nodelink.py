@@ -9,7 +9,7 @@ answers with Redis.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .protocol import Message, Resume
 from .session import Client, LiveSession
@@ -53,6 +53,14 @@ class NodeLink(Protocol):
         """The agent on another node who waits for this session's customer, if any."""
         ...
 
+    def status(self) -> dict[str, Any]:
+        """This node among the others, for /healthz."""
+        ...
+
+    def problems(self) -> list[str]:
+        """What is degraded between the nodes, in words for operators."""
+        ...
+
 
 class OneNode:
     """One process: every call is this node's, the queue is in memory."""
@@ -83,3 +91,9 @@ class OneNode:
 
     async def held_agent(self, session_id: str) -> Client | None:
         return None
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    def problems(self) -> list[str]:
+        return []

@@ -190,7 +190,7 @@ async def healthz(request: web.Request) -> web.Response:
         since = float(request.query.get("since", "0"))
     except ValueError:
         raise web.HTTPBadRequest(text='"since" must be a Unix time in seconds') from None
-    degraded = _degraded(centre.db.health)
+    degraded = _degraded(centre.db.health) + centre.nodes.problems()
     # 200 even when degraded: a database blip is every node's, and taking nodes out of the
     # load balancer would end calls whose media and retried writes are going on fine.
     return web.json_response(
@@ -201,6 +201,7 @@ async def healthz(request: web.Request) -> web.Response:
             "waiting": len(centre.queue),
             "loop_lag": request.app[LAG].summary(since),
         }
+        | centre.nodes.status()
         | ({} if centre.shipper is None else {"uploads_pending": centre.shipper.pending})
     )
 
