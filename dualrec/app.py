@@ -43,6 +43,7 @@ from .http_errors import error_statuses
 from .jobs_setup import job_queue
 from .nodes import setup_nodes
 from .observe import setup_observability
+from .proxies import setup_proxies
 from .request_log import RUNNER_OPTIONS
 from .security_headers import setup_security_headers
 from .settings import Settings
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the dualrec server application."""
     app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[error_statuses])
     setup_security_headers(app)
+    setup_proxies(app, settings.trusted_proxies)
     app[SETTINGS] = settings
     app[SIGN_IN_THROTTLE] = MemoryThrottle()
     app[RECORDINGS] = LocalStore(settings.recordings_dir)

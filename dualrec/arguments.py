@@ -54,6 +54,15 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
         "--metrics-token",
         help="bearer token for scraping /metrics (better: DUALREC_METRICS_TOKEN, unseen by ps)",
     )
+    serve.add_argument("--tls-cert", type=Path, help="serve HTTPS: certificate chain (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="serve HTTPS: its private key (PEM)")
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        dest="trusted_proxies",
+        metavar="ADDR",
+        help="believe X-Forwarded-* from this proxy address or network (repeatable)",
+    )
     serve.set_defaults(func=commands["cmd_serve"])
 
     worker = sub.add_parser("worker", help="do post-call jobs (composites, shipping) from Redis")

@@ -36,7 +36,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         redis_url=getattr(args, "redis_url", None),
         node_id=getattr(args, "node_id", None),
         drain_grace_s=getattr(args, "drain_grace_s", None),
+        tls_cert=getattr(args, "tls_cert", None),
+        tls_key=getattr(args, "tls_key", None),
+        trusted_proxies=_tuple(getattr(args, "trusted_proxies", None)),
     )
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
 
 
 def _progress_printer() -> tuple[float, Callable[[str], None]]:
@@ -54,15 +61,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from dualrec.app import RUNNER_OPTIONS, create_app
+    from dualrec.tls import server_tls
     from observability import configure_logging
 
     settings = _settings(args)
     settings.check_cluster()
+    tls = server_tls(settings)
     configure_logging(settings.log_level, settings.log_format, settings.node_name)
     # With JSON logs, aiohttp's "Running on" banner is a log line too, not bare stdout.
     banner = logging.getLogger("dualrec").info if settings.log_format == "json" else print
     app = create_app(settings)
-    web.run_app(app, host=settings.host, port=settings.port, print=banner, **RUNNER_OPTIONS)
+    web.run_app(
+        app, host=settings.host, port=settings.port, ssl_context=tls, print=banner, **RUNNER_OPTIONS
+    )
     return 0
 
 

@@ -2,7 +2,8 @@
 
 aiohttp's default access log prints the request line (``%r``) with its query; a query can
 hold personal data (an ID number typed into a search, a token in a link), so this log
-writes the method, the path alone, the status, the size and the time. Used by
+writes the client's address (behind a trusted proxy, the one it forwarded), the method, the
+path alone, the status, the size and the time. Used by
 ``dualrec serve`` through ``RUNNER_OPTIONS``.
 """
 
@@ -13,6 +14,8 @@ from typing import TypedDict
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from .proxies import CLIENT
+
 
 class RequestLog(AbstractAccessLogger):
     """aiohttp's access logger, without query strings."""
@@ -21,7 +24,8 @@ class RequestLog(AbstractAccessLogger):
         """Write one request's line."""
         self.logger.info(
             '%s "%s %s" %s %s %.3fs',
-            request.remote,
+            # The client behind a trusted proxy (dualrec.proxies), else the peer.
+            request.get(CLIENT, request.remote),
             request.method,
             request.path,
             response.status,

@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +63,13 @@ class Settings:
     #: How long a draining node (SIGTERM) lets its live calls run before it interrupts
     #: them so that they resume on another node (seconds).
     drain_grace_s: float = 30.0
+    #: HTTPS: the certificate chain and its private key (PEM files), both or neither;
+    #: None serves plain HTTP (behind a TLS-terminating proxy, say). See dualrec/tls.py.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: The reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are
+    #: believed; empty: nobody's (see dualrec/proxies.py).
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -77,6 +85,16 @@ class Settings:
             raise SettingsError(f"s3_retry_max_s must be positive, got {self.s3_retry_max_s}")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"log_format must be text or json, got {self.log_format!r}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SettingsError("HTTPS needs both tls_cert and tls_key (--tls-cert, --tls-key)")
+        for proxy in self.trusted_proxies:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"trusted proxy {proxy!r} is not an IP address or network (10.1.0.10, "
+                    "10.1.0.0/24)"
+                ) from None
 
     @property
     def recordings_dir(self) -> Path:
@@ -136,6 +154,13 @@ class Settings:
             settings = replace(settings, redis_url=env["DUALREC_REDIS_URL"])
         if "DUALREC_NODE_ID" in env:
             settings = replace(settings, node_id=env["DUALREC_NODE_ID"])
+        cert, key = (env.get(name, "").strip() for name in ("DUALREC_TLS_CERT", "DUALREC_TLS_KEY"))
+        if cert or key:  # both at once: one alone is refused
+            tls_cert, tls_key = (Path(path) if path else None for path in (cert, key))
+            settings = replace(settings, tls_cert=tls_cert, tls_key=tls_key)
+        if "DUALREC_TRUSTED_PROXIES" in env:
+            proxies = (p.strip() for p in env["DUALREC_TRUSTED_PROXIES"].split(","))
+            settings = replace(settings, trusted_proxies=tuple(p for p in proxies if p))
         if "DUALREC_TIMEZONE" in env:
             settings = replace(settings, timezone=env["DUALREC_TIMEZONE"])
         if "DUALREC_DATABASE_RETRY_S" in env:
