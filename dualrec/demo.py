@@ -23,6 +23,10 @@ from .app import CENTRE, DATABASE, RUNNER_OPTIONS, create_app
 from .settings import Settings
 
 
+class DemoFailed(RuntimeError):
+    """A process of the demo did not start, or its call did not happen (output attached)."""
+
+
 async def start_server(settings: Settings) -> tuple[web.AppRunner, str]:
     """Start the app on an ephemeral port of 127.0.0.1; returns the runner and its URL."""
     runner = web.AppRunner(create_app(settings), handle_signals=False, **RUNNER_OPTIONS)
@@ -197,12 +201,17 @@ def format_summary(data: dict[str, Any]) -> str:
             f"composite    {c['file']} ({c['duration_s']:.1f} s, {c['chapters']} chapters, "
             f"{c['ready_after_hangup_s']:.2f} s after hang-up)"
         )
+    if data.get("nodes"):
+        from .demo_nodes import format_nodes
+
+        lines += format_nodes(data)
     lines.append(f"total        {data['elapsed_s']:.1f} s")
     if data.get("accounts"):
+        database = f" --database-url {data['database_url']}" if data.get("database_url") else ""
         lines += [
             "",
             "To look at it in the browser, start the server on the same data:",
-            f"  dualrec serve --data-dir {data['data_dir']}",
+            f"  dualrec serve --data-dir {data['data_dir']}{database}",
             "and sign in at http://127.0.0.1:8080/console/login as",
         ]
         for account in data["accounts"]:
