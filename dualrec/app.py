@@ -30,6 +30,7 @@ from signaling.accounts import DatabaseEnrolment, DatabaseWebSessions
 from signaling.announcer import TtsSettings
 from signaling.closing import close_interrupted_part
 from signaling.hub import CallCentre
+from signaling.ice import IceServers
 from signaling.overview import CentreOverview
 from signaling.server import CENTRE, LAG, setup_signaling
 from signaling.throttle import SIGN_IN_THROTTLE, MemoryThrottle
@@ -117,6 +118,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             )
             # Queue waits and pairing times are observed where calls are matched and connect.
             centre.media.metrics = app[METRICS]
+            # STUN/TURN for the relays, and for each client in its `joined` (signaling.ice).
+            centre.media.ice = IceServers(
+                settings.stun_urls,
+                settings.turn_urls,
+                settings.turn_secret,
+                settings.turn_ttl_s,
+                settings.ice_transport_policy,
+            )
             app[CENTRE] = centre
             app[agent_console.LIVE_CALLS] = CentreOverview(centre)
             app[LAG].start()

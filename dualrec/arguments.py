@@ -42,6 +42,19 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
     )
     serve.add_argument("--node-id", help="this node's name among several (default host:port)")
     serve.add_argument(
+        "--stun-url", action="append", dest="stun_urls", help="a STUN server (repeatable)"
+    )
+    serve.add_argument(
+        "--turn-url", action="append", dest="turn_urls", help="a TURN server (repeatable)"
+    )
+    serve.add_argument(
+        "--turn-secret", help="the TURN servers' shared secret (better: DUALREC_TURN_SECRET)"
+    )
+    serve.add_argument("--turn-ttl", type=int, dest="turn_ttl_s", help="TURN credentials' life (s)")
+    serve.add_argument(
+        "--ice-transport-policy", choices=["all", "relay"], help="relay: media only via TURN"
+    )
+    serve.add_argument(
         "--drain-seconds",
         type=float,
         dest="drain_grace_s",

@@ -37,6 +37,16 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     #: How fast announcements are spoken (espeak-ng words per minute; 175 is natural).
     tts_speed_wpm: int = 175
+    #: STUN and TURN servers given to every page, client and the relay (stun:/turn: URLs);
+    #: none configured means none used, never a public default (see signaling.ice).
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    #: The secret shared with the TURN servers (coturn's static-auth-secret); never shown.
+    turn_secret: str | None = field(default=None, repr=False)
+    #: How long the TURN credentials given at each join are valid (seconds).
+    turn_ttl_s: int = 3600
+    #: ``relay``: pages and clients send their media through the TURN servers only.
+    ice_transport_policy: str = "all"
     #: S3-compatible object storage (Object Lock) for the recordings; None keeps them local.
     #: Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID...), never from here.
     s3_bucket: str | None = None
@@ -76,6 +86,7 @@ class Settings:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise SettingsError(f"unknown time zone {self.timezone!r}") from exc
+        _check_ice(self)
         if self.s3_endpoint is not None and "@" in urlsplit(self.s3_endpoint).netloc:
             # Credentials in the URL would end up in reprs and logs.
             raise SettingsError("the S3 endpoint must not hold credentials; use AWS_* variables")
@@ -148,6 +159,7 @@ class Settings:
             settings = replace(settings, log_level=env["DUALREC_LOG_LEVEL"])
         if "DUALREC_LOG_FORMAT" in env:
             settings = replace(settings, log_format=env["DUALREC_LOG_FORMAT"])
+        settings = replace(settings, **_ice_environment(env))
         if env.get("DUALREC_METRICS_TOKEN", "").strip():
             settings = replace(settings, metrics_token=env["DUALREC_METRICS_TOKEN"].strip())
         if "DUALREC_REDIS_URL" in env:
@@ -198,6 +210,47 @@ _S3_ENVIRONMENT = {
     "s3_keep_local": "DUALREC_S3_KEEP_LOCAL",
     "s3_retry_max_s": "DUALREC_S3_RETRY_MAX_S",
 }
+
+
+def _check_ice(settings: Settings) -> None:
+    """Refuse STUN/TURN settings that make no sense (only imports signaling when set)."""
+    if (
+        settings.stun_urls
+        or settings.turn_urls
+        or settings.turn_secret is not None
+        or (settings.turn_ttl_s, settings.ice_transport_policy) != (3600, "all")
+    ):
+        from signaling.ice import IceConfigError, IceServers
+
+        try:
+            IceServers(
+                settings.stun_urls,
+                settings.turn_urls,
+                settings.turn_secret,
+                settings.turn_ttl_s,
+                settings.ice_transport_policy,
+            )
+        except IceConfigError as exc:
+            raise SettingsError(str(exc)) from None
+
+
+def _ice_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    """The STUN/TURN settings of DUALREC_STUN_URLS, _TURN_URLS (comma-separated),
+    _TURN_SECRET, _TURN_TTL_S and _ICE_TRANSPORT_POLICY."""
+    found: dict[str, Any] = {}
+    for name, key in (("DUALREC_STUN_URLS", "stun_urls"), ("DUALREC_TURN_URLS", "turn_urls")):
+        if name in env:
+            found[key] = tuple(u.strip() for u in env[name].split(",") if u.strip())
+    if env.get("DUALREC_TURN_SECRET", "").strip():
+        found["turn_secret"] = env["DUALREC_TURN_SECRET"].strip()
+    if "DUALREC_TURN_TTL_S" in env:
+        try:
+            found["turn_ttl_s"] = int(env["DUALREC_TURN_TTL_S"])
+        except ValueError:
+            raise SettingsError("DUALREC_TURN_TTL_S must be a whole number of seconds") from None
+    if "DUALREC_ICE_TRANSPORT_POLICY" in env:
+        found["ice_transport_policy"] = env["DUALREC_ICE_TRANSPORT_POLICY"].strip()
+    return found
 
 
 def _flag(value: str, name: str) -> bool:

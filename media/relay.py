@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from aiortc import (
+    RTCConfiguration,
     RTCIceCandidate,
     RTCPeerConnection,
     RTCRtpSender,
@@ -78,7 +79,7 @@ class PartyLink:
     def __init__(self, party: str, relay: SessionRelay) -> None:
         self.party = party
         self.counts = relay.counts
-        self.pc = RTCPeerConnection()
+        self.pc = RTCPeerConnection(relay.configuration)
         self.party_clock = PartyClock()
         self.clocks = {kind: TrackClock(kind, self.party_clock) for kind in CLOCK_RATES}
         self.taps: dict[str, ReceiverTap] = {}
@@ -188,9 +189,13 @@ class SessionRelay:
         on_connected: Callable[[], Any],
         on_failed: Callable[[str, str], Any],
         counts: FrameCounts | None = None,
+        configuration: RTCConfiguration | None = None,
     ) -> None:
         self.session_id = session_id
         self.recorder = recorder
+        #: The ICE servers of every link: the configured ones, or none at all. aiortc,
+        #: given no configuration, would ask a public STUN server (stun.l.google.com).
+        self.configuration = configuration or RTCConfiguration(iceServers=[])
         #: The server's frame totals, shared by all its relays (see media.counts).
         self.counts = FrameCounts() if counts is None else counts
         self._on_connected = on_connected

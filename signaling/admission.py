@@ -9,12 +9,14 @@ from common import Role
 from storage import Database
 
 from .errors import OutOfOrder, Unauthorised
+from .ice import IceServers
 from .protocol import (
     Accept,
     EvidenceMessage,
     Hangup,
     IceCandidate,
     Join,
+    Joined,
     Message,
     Offer,
     PushDocument,
@@ -84,3 +86,19 @@ async def identify(client: Client, message: Join, db: Database) -> Role:
             raise Unauthorised(f"the token is not valid for a {wanted}")
         client.role, client.name, client.branch = wanted, credential.name, credential.branch
     return wanted
+
+
+def welcome(client: Client, ice: IceServers) -> Joined:
+    """The ``joined`` answer: who joined, and the ICE servers with TURN credentials its own.
+
+    The TURN user is the role and the connection's opaque id (never the name joined as).
+    """
+    if client.role is None:
+        raise OutOfOrder("joined", "not joined")
+    return Joined(
+        role=client.role,
+        name=client.name,
+        branch=client.branch,
+        ice_servers=[server.to_json() for server in ice.for_user(f"{client.role}-{client.id}")],
+        ice_transport_policy=ice.transport_policy,
+    )

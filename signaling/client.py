@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from common import BackgroundTasks
 
 from .errors import SignalingError
+from .ice import client_configuration
 from .protocol import Answer, Error, Join, Joined, Message, Offer, parse_message
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class SignalingClient:
         self.history: list[Message] = []
         self.received_frames: dict[str, int] = {"audio": 0, "video": 0}
         self.pc: RTCPeerConnection | None = None
+        #: The ICE servers and policy of the last ``joined`` (none before it: never aiortc's
+        #: public default).
+        self.ice = RTCConfiguration(iceServers=[])
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
@@ -68,7 +72,9 @@ class SignalingClient:
         self._ws = await self._http.ws_connect(self.url, heartbeat=20.0)
         self._tasks.spawn(self._read())
         await self.send(Join(role=self.role, token=self._token))
-        return await self.expect(Joined)
+        joined = await self.expect(Joined)
+        self.ice = client_configuration(joined.ice_servers, joined.ice_transport_policy)
+        return joined
 
     async def _read(self) -> None:
         assert self._ws is not None
@@ -124,7 +130,7 @@ class SignalingClient:
         """Open the peer connection with the relay, sending ``tracks`` (again after a drop)."""
         if self.pc is not None:
             await self.pc.close()
-        pc = self.pc = RTCPeerConnection()
+        pc = self.pc = RTCPeerConnection(self.ice)
         for track in tracks:
             pc.addTrack(track)
         if self.video_codecs:

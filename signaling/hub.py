@@ -23,7 +23,7 @@ from storage import Database
 from storage.shipping import RecordingShipper
 from workflow import Flow, get_flow
 
-from .admission import CallerMessage, identify, permitted
+from .admission import CallerMessage, identify, permitted, welcome
 from .announcer import TtsSettings
 from .call import CallEvent, CallOutcome
 from .closing import PartCloser
@@ -39,7 +39,6 @@ from .protocol import (
     Hangup,
     IceCandidate,
     Join,
-    Joined,
     Matched,
     Message,
     Offer,
@@ -156,7 +155,7 @@ class CallCentre:
         self.roster.add(client)
         await self.nodes.joined(client)
         logger.info("%s joined", client.label)
-        await client.send(Joined(role=role, name=client.name, branch=client.branch))
+        await client.send(welcome(client, self.media.ice))
         if role is Role.AGENT:
             await self.roster.set_presence(client, Presence.AVAILABLE)
             await self._queue_changed()

@@ -21,6 +21,7 @@ from storage.shipping import RecordingShipper
 
 from .call import CallEvent, CallState
 from .errors import OutOfOrder
+from .ice import IceServers
 from .session import Client, LiveSession
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class MediaSetup:
         self.metrics = Metrics() if metrics is None else metrics
         #: Frames taken, forwarded, recorded and dropped by every relay made here.
         self.frames = FrameCounts()
+        #: The STUN/TURN servers the relays use (the app sets the configured ones); none
+        #: by default, and never a public one.
+        self.ice = IceServers()
 
     def relay_for(
         self,
@@ -80,6 +84,7 @@ class MediaSetup:
             on_connected=on_connected,
             on_failed=on_failed,
             counts=self.frames,
+            configuration=self.ice.relay_configuration(f"relay-{session.id}"),
         )
         return relay
 

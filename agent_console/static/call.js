@@ -41,7 +41,7 @@ export async function startCall(m) {
   }
   if (!state.call || state.call.sessionId !== m.session_id) return; // ended meanwhile
   $("local-video").srcObject = live.localStream;
-  const peer = connectPeer(live.localStream, $("remote-video"));
+  const peer = connectPeer(live.localStream, $("remote-video"), live.client && live.client.ice);
   live.pc = peer;
   peer.addEventListener("connectionstatechange", () => renderNetwork());
   try {

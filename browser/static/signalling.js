@@ -25,6 +25,9 @@ export class SignallingClient {
     this.socket = null;
     this.joined = false;
     this.attempts = 0; // closes since the last `joined`: how long the page has been cut off
+    // The STUN/TURN servers (TURN with this socket's own credentials) and the transport
+    // policy of the last `joined`, for the page's peer connections (see webrtc.js).
+    this.ice = { iceServers: [] };
   }
 
   /** Open the socket (and, after each close, open it again). */
@@ -63,7 +66,13 @@ export class SignallingClient {
 
   dispatch(message) {
     const handler = this.handlers[message.type];
-    if (message.type === "joined") this.joined = true;
+    if (message.type === "joined") {
+      this.joined = true;
+      this.ice = {
+        iceServers: message.ice_servers || [],
+        iceTransportPolicy: message.ice_transport_policy || "all",
+      };
+    }
     if (handler) {
       try {
         Promise.resolve(handler(message)).catch((err) => console.error("handling", message.type, err));

@@ -11,10 +11,11 @@ export function openCamera(video) {
 /**
  * A peer connection to the relay sending `stream`'s tracks; a kind the stream lacks is
  * asked for receive-only, since the relay wants one audio and one video section.
- * The remote tracks play in `remoteVideo`.
+ * The remote tracks play in `remoteVideo`. `ice` is the STUN/TURN configuration the
+ * server gave in `joined` (`SignallingClient.ice`); without it, no ICE server at all.
  */
-export function connectPeer(stream, remoteVideo) {
-  const peer = new RTCPeerConnection({ iceServers: [] });
+export function connectPeer(stream, remoteVideo, ice) {
+  const peer = new RTCPeerConnection(ice || { iceServers: [] });
   const tracks = stream ? stream.getTracks() : [];
   for (const kind of ["audio", "video"]) {
     const track = tracks.find((tr) => tr.kind === kind);

@@ -42,7 +42,7 @@ export async function startCall(onChange) {
   closeCall();
   $("call-status").textContent = t().connecting;
   const stream = await localStream();
-  const pc = connectPeer(stream, $("remote-video"));
+  const pc = connectPeer(stream, $("remote-video"), S.client && S.client.ice);
   S.pc = pc;
   let offered = false;
   pc.onicecandidate = (event) => {

@@ -16,6 +16,11 @@ class Joined(Message):
     role: str
     name: str
     branch: str | None = None
+    #: The STUN/TURN servers for this client's peer connections, TURN with credentials of
+    #: its own (``RTCIceServer`` dictionaries; see signaling.ice).
+    ice_servers: list[Any] = field(default_factory=list)
+    #: ``all``, or ``relay``: the client's media goes through the TURN server only.
+    ice_transport_policy: str = "all"
 
 
 @dataclass(frozen=True)
