@@ -89,6 +89,16 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.add_argument("--step-seconds", type=float, default=1.5, help="pause between steps")
     demo.add_argument("--service", default="card_opening", help="the flow (dualrec flows)")
+    demo.add_argument(
+        "--nodes",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="2: two nodes and a worker as processes, on Redis and PostgreSQL (default 1)",
+    )
+    demo.add_argument(
+        "--redis-url", help="with --nodes 2: the nodes' Redis (default redis://127.0.0.1:6379/0)"
+    )
     demo.set_defaults(func=commands["cmd_demo"])
 
     kiosk = sub.add_parser("kiosk", help="run a kiosk against a server")

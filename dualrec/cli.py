@@ -98,14 +98,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """One complete double-recorded session, printed as a summary."""
-    from .demo import format_summary, run_demo
+    from .demo import DemoFailed, format_summary, run_demo
 
     settings = _settings(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _, progress = _progress_printer()
-    data = asyncio.run(
-        run_demo(settings, step_s=args.step_seconds, service=args.service, progress=progress)
-    )
+    run = run_demo
+    if args.nodes == 2:
+        from .demo_nodes import run_nodes_demo
+
+        run = run_nodes_demo
+    elif args.redis_url is not None:
+        raise SettingsError("--redis-url is for the demo of several nodes (--nodes 2)")
+    try:
+        data = asyncio.run(
+            run(settings, step_s=args.step_seconds, service=args.service, progress=progress)
+        )
+    except DemoFailed as exc:
+        print(f"dualrec demo: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_summary(data))
     return 0 if data["verified"] else 1
 

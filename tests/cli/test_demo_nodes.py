@@ -1,0 +1,175 @@
+"""``dualrec demo --nodes 2`` as a user runs it (issue 11, point 8).
+
+Two ``dualrec serve`` nodes and a ``dualrec worker`` as processes on Redis and PostgreSQL:
+the kiosk on node 1, the agent on node 2, the call owned by node 1, the composite made by
+the worker, the recording verified; every process stopped and gone, and nothing of the
+demo's left in its Redis database. Without Redis or PostgreSQL it says what is missing.
+
+The demo's Redis is a database claimed for the test (``tests/cluster/conftest.py``); its
+PostgreSQL database is the one it makes on the local server by default, dropped after.
+Redis and PostgreSQL are skipped when absent, unless ``DUALREC_REQUIRE_REDIS`` or
+``DUALREC_REQUIRE_POSTGRES`` is 1: then their absence fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import exc as sa_exc
+
+from cluster import Keys
+from dualrec.demo_services import DEFAULT_POSTGRES_URL
+from dualrec.processes import group_members
+from media import load_or_create_signing_key
+from media.verify import verify_recording
+from tests.cluster.conftest import CLAIM_KEY, RedisTarget
+from tests.e2e.test_durable_sign_ins import on_server
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+#: A database the demo made on the local server, as its output names it.
+MADE = re.compile(r"dualrec_demo_[0-9a-f]{8}")
+
+
+async def dualrec_demo(cwd: Path, *args: str) -> tuple[int, str, str]:
+    """``python -m dualrec demo ARGS`` in ``cwd``: its exit status, stdout and stderr."""
+    # The checkout's packages, whichever of them the virtualenv's editable install lists.
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dualrec",
+        "demo",
+        *args,
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": path},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return await process.wait(), out.decode(), err.decode()
+
+
+@pytest.fixture
+async def demo_databases() -> AsyncIterator[list[str]]:
+    """The local PostgreSQL the demo makes its database on; what the test lists is dropped."""
+    try:
+        await on_server(DEFAULT_POSTGRES_URL, "SELECT 1")
+    except (OSError, sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        reason = f"PostgreSQL unreachable at {DEFAULT_POSTGRES_URL}: {exc}"
+        if os.environ.get("DUALREC_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (DUALREC_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    made: list[str] = []
+    try:
+        yield made
+    finally:
+        for name in set(made):
+            await on_server(DEFAULT_POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.timeout(400)
+async def test_a_call_across_two_nodes_and_a_worker(
+    tmp_path: Path, redis_target: RedisTarget, demo_databases: list[str]
+) -> None:
+    data_dir = tmp_path / "var"
+    status, out, err = await dualrec_demo(
+        tmp_path,
+        "--nodes",
+        "2",
+        "--json",
+        "--step-seconds",
+        "1",
+        "--redis-url",
+        redis_target.url,
+        "--data-dir",
+        str(data_dir),
+    )
+    demo_databases += MADE.findall(err)
+    assert status == 0, err
+    data = json.loads(out)
+    assert data["verified"] is True and data["problems"] == [], data["problems"]
+    assert data["status"] == "ended" and data["parts"] == 1
+    nodes = data["nodes"]
+    assert (nodes["kiosk"]["node"], nodes["agent"]["node"], nodes["owner"]) == (
+        "node1",
+        "node2",
+        "node1",
+    )
+    assert nodes["kiosk"]["address"] != nodes["agent"]["address"]
+    assert nodes["composite_by"] == "worker"
+    assert Path(data["composite"]["file"]).is_file()
+    assert nodes["database"]["created"] is True and nodes["database"]["name"] in demo_databases
+    # Each process stopped by itself on SIGTERM, and nothing of its group is left.
+    assert [(p["name"], p["exit"], p["left_behind"]) for p in nodes["processes"]] == [
+        ("node1", 0, []),
+        ("node2", 0, []),
+        ("worker", 0, []),
+    ]
+    assert [group_members(p["pid"]) for p in nodes["processes"]] == [[], [], []]
+    # The recording verifies here too, against the nodes' key, composite included.
+    key = load_or_create_signing_key(data_dir / "keys" / "recording-signing-key.pem")
+    report = verify_recording(Path(data["recording_dir"]), key.public_key())
+    assert report.ok, report.problems
+    # The demo's Redis database holds nothing of the demo's: only the test's claim.
+    client = aioredis.Redis.from_url(redis_target.url)
+    try:
+        assert await client.keys("*") == [CLAIM_KEY.encode()]
+    finally:
+        await client.aclose()
+
+
+async def test_without_redis_and_postgresql_it_names_both(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    status, out, err = await dualrec_demo(
+        tmp_path,
+        "--nodes",
+        "2",
+        "--redis-url",
+        f"redis://127.0.0.1:{port}/0",
+        "--database-url",
+        f"postgresql://postgres@127.0.0.1:{port}/dualrec",
+        "--data-dir",
+        str(tmp_path / "var"),
+    )
+    assert status == 2, err
+    assert f"Redis at redis://127.0.0.1:{port}/0: not reachable" in err
+    assert f"PostgreSQL at postgresql://postgres@127.0.0.1:{port}/dualrec: cannot connect" in err
+    assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "var").exists()  # nothing was started
+
+
+async def test_a_redis_with_live_nodes_is_refused(
+    tmp_path: Path, redis_target: RedisTarget
+) -> None:
+    client = aioredis.Redis.from_url(redis_target.url)
+    try:
+        seconds, micros = await client.time()
+        # A heartbeat of now, as a running node writes it (cluster.NodeRegistry).
+        await client.zadd(Keys().nodes, {"node7": seconds * 1000 + micros / 1000})
+    finally:
+        await client.aclose()
+    status, _, err = await dualrec_demo(
+        tmp_path,
+        "--nodes",
+        "2",
+        "--redis-url",
+        redis_target.url,
+        "--database-url",
+        f"postgresql://postgres@127.0.0.1:{free_port()}/dualrec",
+    )
+    assert status == 2, err
+    assert "dualrec nodes are running on it (node7)" in err
+
+
+async def test_redis_url_without_nodes_is_refused(tmp_path: Path) -> None:
+    status, _, err = await dualrec_demo(tmp_path, "--redis-url", "redis://127.0.0.1:6379/0")
+    assert status == 2 and "--redis-url is for the demo of several nodes (--nodes 2)" in err
