@@ -9,8 +9,10 @@ A request whose peer is one of ``Settings.trusted_proxies`` goes through aiohttp
 ``XForwardedStrict`` for one hop: exactly one X-Forwarded-For address (the shipped nginx
 configuration replaces the client's own), which becomes ``request.remote``;
 X-Forwarded-Proto becomes ``request.scheme`` (so ``request.secure``) and X-Forwarded-Host
-``request.host``. A proxy that sends none or several is answered 400. A request from any
-other peer is left as it is: its X-Forwarded-* headers are not believed, whatever they say.
+``request.host``. A proxy that forwards a chain of addresses is answered 400; one that
+forwards none made the request itself (a health check) and is taken as it is. A request from
+any other peer is left as it is: its X-Forwarded-* headers are not believed, whatever they
+say.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from aiohttp_remotes import XForwardedStrict
 
@@ -53,7 +55,9 @@ class TrustedProxies:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """The request as the client made it, when it came through a trusted proxy."""
-        if not self.trusts(request.remote):
+        if not self.trusts(request.remote) or hdrs.X_FORWARDED_FOR not in request.headers:
+            # Not a proxy: nothing it says is believed. A proxy's own request (nothing
+            # forwarded: a health check, a scrape from the proxy's machine) is the proxy's.
             return await handler(request)
 
         async def forwarded(client_request: web.Request) -> web.StreamResponse:

@@ -52,10 +52,15 @@ async def test_the_shipped_configuration_passes_nginx_t(tmp_path: Path, nginx: s
         render_site([], 8080, log_dir="/var/log/nginx")
 
 
+def behind_nginx(name: str) -> tuple[str, ...]:
+    """A node's arguments behind nginx: it believes nginx's X-Forwarded-* (nginx is 127.0.0.1)."""
+    return ("--trusted-proxy", "127.0.0.1")
+
+
 @pytest.fixture
 async def balanced(cluster: Cluster) -> Balancer:
     """One node behind nginx."""
-    await cluster.start_nodes(1)
+    await cluster.start_nodes(1, behind_nginx)
     return await cluster.start_balancer()
 
 
@@ -118,18 +123,28 @@ async def test_a_whole_session_signals_through_nginx(
     assert [r.status for r in balanced.requests("/ws")] == [101, 101]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=aiohttp.WSServerHandshakeError,
-    reason="dualrec does not trust X-Forwarded-For yet: behind nginx every client has nginx's "
-    "address, and one address may hold 20 sockets (docs/deployment-nodes.md, Limits today)",
-)
-async def test_clients_behind_nginx_each_have_their_own_socket_limit(balanced: Balancer) -> None:
+async def test_clients_behind_nginx_each_have_their_own_socket_limit(
+    cluster: Cluster, balanced: Balancer
+) -> None:
+    """21 clients from 21 addresses: one address may hold 20 sockets, and the node counts each
+    client's own (before --trusted-proxy, all were nginx's and the 21st socket got 429)."""
+    clients = [f"127.0.0.{i + 2}" for i in range(MAX_SOCKETS_PER_ADDRESS + 1)]
     async with AsyncExitStack() as stack:
-        for i in range(MAX_SOCKETS_PER_ADDRESS + 1):
-            connector = aiohttp.TCPConnector(local_addr=(f"127.0.0.{i + 2}", 0))
+        for client in clients:
+            connector = aiohttp.TCPConnector(local_addr=(client, 0))
             http = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
             await stack.enter_async_context(http.ws_connect(balanced.ws_url))
+    # The node's request log names each client, not nginx (a socket's line is written as it
+    # closes).
+    log = cluster.nodes[0].log
+    for _ in range(100):
+        text = log.read_text("utf-8", errors="replace")
+        if all(f'{client} "GET /ws" 101' in text for client in clients):
+            break
+        await asyncio.sleep(0.1)
+    missing = [client for client in clients if f'{client} "GET /ws" 101' not in text]
+    assert not missing, f"not in the node's request log: {missing}"
+    assert '127.0.0.1 "GET /ws"' not in text
 
 
 @pytest.fixture
@@ -162,14 +177,14 @@ async def echo() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 async def test_nginx_tells_the_node_who_the_client_is(
     tmp_path: Path, nginx: str, echo: tuple[str, list[dict[str, str]]]
 ) -> None:
-    """X-Forwarded-For (not the client's own), -Proto, Host with its port, the upgrade."""
+    """X-Forwarded-For and -Host (not the client's own), -Proto, Host with its port, the upgrade."""
     upstream, seen = echo
     balancer = Balancer(nginx, tmp_path / "nginx")
     await balancer.start([upstream])
     try:
         connector = aiohttp.TCPConnector(local_addr=(CLIENT, 0))
         async with aiohttp.ClientSession(connector=connector) as http:
-            forged = {"X-Forwarded-For": "203.0.113.9"}
+            forged = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.example"}
             async with http.get(f"{balancer.url}/kiosk", headers=forged) as response:
                 assert await response.text() == "ok"
             async with http.ws_connect(balancer.ws_url) as ws:
@@ -182,7 +197,8 @@ async def test_nginx_tells_the_node_who_the_client_is(
         assert headers["X-Real-IP"] == CLIENT
         assert headers["X-Forwarded-Proto"] == "http"
         assert headers["Host"] == f"127.0.0.1:{balancer.port}"
-        # What aiohttp calls the client, and so what dualrec logs and limits today: nginx.
+        assert headers["X-Forwarded-Host"] == headers["Host"]  # never the client's own
+        # The peer is nginx: a node believes the headers from it with --trusted-proxy only.
         assert headers["remote"] == "127.0.0.1"
     assert socket["Upgrade"].lower() == "websocket"
     assert socket["Connection"].lower() == "upgrade"
