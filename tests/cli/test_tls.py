@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from dualrec.cli import _settings, build_parser
 from dualrec.settings import Settings, SettingsError
@@ -66,6 +67,18 @@ def test_tls_settings_that_make_no_sense_are_refused(tmp_path: Path) -> None:
     garbage.write_text("not a certificate\n")
     with pytest.raises(SettingsError, match="cannot be used together"):
         server_tls(Settings(tls_cert=garbage, tls_key=good.key))
+    # An encrypted key is refused, never prompted for (a prompt would hang a service's start).
+    encrypted = tmp_path / "encrypted.key"
+    key = serialization.load_pem_private_key(good.key.read_bytes(), None)
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    with pytest.raises(SettingsError, match="key file is encrypted"):
+        server_tls(Settings(tls_cert=good.cert, tls_key=encrypted))
     context = server_tls(Settings(tls_cert=good.cert, tls_key=good.key))
     assert context is not None and context.minimum_version == ssl.TLSVersion.TLSv1_2
     assert server_tls(Settings()) is None
