@@ -4,7 +4,8 @@ Both are checked before any process starts, and everything missing is named at o
 how to start it. Without ``--database-url`` a fresh database is made for the run on the
 local PostgreSQL (kept afterwards: the recording's facts are in it). Redis database 0
 is the demo's by default (the tests claim 1-15); the demo refuses one where other nodes
-are alive, and deletes afterwards only the keys its own nodes and calls left.
+are alive, and deletes afterwards only the keys its own nodes and calls left (SAQ's note
+of the worker expires by itself, 11 s after the worker's last).
 """
 
 from __future__ import annotations
