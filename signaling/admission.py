@@ -89,16 +89,13 @@ async def identify(client: Client, message: Join, db: Database) -> Role:
 
 
 def welcome(client: Client, ice: IceServers) -> Joined:
-    """The ``joined`` answer: who joined, and the ICE servers with TURN credentials its own.
-
-    The TURN user is the role and the connection's opaque id (never the name joined as).
-    """
+    """The ``joined`` answer: who joined, and the ICE servers with TURN credentials its own."""
     if client.role is None:
         raise OutOfOrder("joined", "not joined")
     return Joined(
         role=client.role,
         name=client.name,
         branch=client.branch,
-        ice_servers=[server.to_json() for server in ice.for_user(f"{client.role}-{client.id}")],
+        ice_servers=ice.for_party(client.role, client.id),
         ice_transport_policy=ice.transport_policy,
     )

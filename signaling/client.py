@@ -22,7 +22,7 @@ from common import BackgroundTasks
 
 from .errors import SignalingError
 from .ice import client_configuration
-from .protocol import Answer, Error, Join, Joined, Message, Offer, parse_message
+from .protocol import Answer, Error, Join, Joined, Matched, Message, Offer, parse_message
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,10 @@ class SignalingClient:
                 if frame.type != aiohttp.WSMsgType.TEXT:
                     break
                 message = parse_message(frame.data)
+                if isinstance(message, Matched) and message.ice_servers:
+                    # Fresh TURN credentials for the call's peer connection.
+                    policy = self.ice.iceTransportPolicy.value
+                    self.ice = client_configuration(message.ice_servers, policy)
                 self.history.append(message)
                 await self._inbox.put(message)
         finally:

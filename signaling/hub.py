@@ -309,6 +309,7 @@ class CallCentre:
                     flow=session.flow.name,
                     state=session.state,
                     peer=peer.name,
+                    ice_servers=self.media.ice_servers(party),
                 )
             )
         await self.conductor.send_state(session, event=None)

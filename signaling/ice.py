@@ -118,6 +118,11 @@ class IceServers:
             servers.append(IceServer(self.turn_urls, username, password))
         return servers
 
+    def for_party(self, role: str, connection_id: str) -> list[dict[str, Any]]:
+        """A kiosk's or agent's servers as ``joined`` and ``matched`` carry them: its TURN
+        user is its role and its connection's opaque id, never the name it joined as."""
+        return [server.to_json() for server in self.for_user(f"{role}-{connection_id}")]
+
     def relay_configuration(self, user: str) -> RTCConfiguration:
         """The server relay's configuration: these servers only (all candidates), never a
         public default."""

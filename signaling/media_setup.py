@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from media import SegmentInfo, SessionRecorder, SessionRelay
 from media.counts import FrameCounts
@@ -53,6 +54,10 @@ class MediaSetup:
         #: The STUN/TURN servers the relays use (the app sets the configured ones); none
         #: by default, and never a public one.
         self.ice = IceServers()
+
+    def ice_servers(self, client: Client) -> list[dict[str, Any]]:
+        """``client``'s STUN/TURN servers with fresh TURN credentials, for its ``matched``."""
+        return self.ice.for_party(str(client.role), client.id)
 
     def relay_for(
         self,

@@ -73,6 +73,10 @@ export class SignallingClient {
         iceTransportPolicy: message.ice_transport_policy || "all",
       };
     }
+    // A call's `matched` brings fresh TURN credentials (those of `joined` may have expired).
+    if (message.type === "matched" && message.ice_servers && message.ice_servers.length) {
+      this.ice = { ...this.ice, iceServers: message.ice_servers };
+    }
     if (handler) {
       try {
         Promise.resolve(handler(message)).catch((err) => console.error("handling", message.type, err));

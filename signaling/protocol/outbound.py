@@ -52,6 +52,9 @@ class Matched(Message):
     flow: str
     state: str
     peer: str
+    #: Fresh STUN/TURN servers for this call's peer connection (as in ``joined``, whose
+    #: TURN credentials may have expired while the client waited); empty: keep those.
+    ice_servers: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

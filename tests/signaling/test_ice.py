@@ -22,7 +22,14 @@ from aiortc import RTCIceTransportPolicy, RTCPeerConnection
 from dualrec.demo import start_server
 from dualrec.settings import Settings, SettingsError
 from media import SessionRecorder, SessionRelay
-from signaling import ProtocolError, SignalingClient
+from signaling import (
+    Accept,
+    Matched,
+    ProtocolError,
+    QueuePosition,
+    RequestService,
+    SignalingClient,
+)
 from signaling.ice import IceConfigError, IceServers, client_configuration, turn_credentials
 from synthetic import KIOSK_LOOK, synthetic_tracks
 from tests.support import RunningServer
@@ -129,7 +136,19 @@ async def _join(server: RunningServer, name: str) -> tuple[list[dict[str, Any]],
     return joined.ice_servers, joined.ice_transport_policy
 
 
-async def test_joined_gives_each_kiosk_its_own_turn_credentials(tmp_path: Path) -> None:
+def _turn_user(server: dict[str, Any], role: str) -> str:
+    """The TURN user of a server entry, after checking its password is the secret's HMAC."""
+    match = re.fullmatch(rf"(\d+):({role}-[0-9a-f]{{32}})", server["username"])
+    # A role and an opaque id, not the name joined as.
+    assert match is not None, server["username"]
+    expected = hmac.new(SECRET.encode(), server["username"].encode(), hashlib.sha1).digest()
+    assert base64.b64decode(server["credential"]) == expected
+    return match[2]
+
+
+async def test_joined_and_matched_give_each_party_its_own_turn_credentials(
+    tmp_path: Path,
+) -> None:
     settings = Settings(
         data_dir=tmp_path / "var",
         stun_urls=("stun:turn.bank.example:3478",),
@@ -139,19 +158,31 @@ async def test_joined_gives_each_kiosk_its_own_turn_credentials(tmp_path: Path) 
         ice_transport_policy="relay",
     )
     runner, url = await start_server(settings)
+    server = RunningServer(runner, url, settings)
+    kiosk = SignalingClient(server.ws_url, "kiosk", await server.db.add_credential("kiosk", "K1"))
+    agent = SignalingClient(server.ws_url, "agent", await server.db.add_credential("agent", "A1"))
     try:
-        server = RunningServer(runner, url, settings)
-        (stun, turn), policy = await _join(server, "BJ-001-K1")
+        joined = {"kiosk": await kiosk.connect(), "agent": await agent.connect()}
         (_, other), _ = await _join(server, "BJ-001-K2")
+        await kiosk.send(RequestService(service="card_opening"))
+        await kiosk.expect(QueuePosition)
+        await agent.send(Accept())
+        matched = {"kiosk": await kiosk.expect(Matched), "agent": await agent.expect(Matched)}
+        relay_policy = kiosk.ice.iceTransportPolicy
     finally:
+        await kiosk.close()
+        await agent.close()
         await runner.cleanup()
-    assert policy == "relay"
-    assert stun == {"urls": ["stun:turn.bank.example:3478"]}
-    match = re.fullmatch(r"(\d+):(kiosk-[0-9a-f]{32})", turn["username"])
-    assert match is not None, turn["username"]  # a role and an opaque id, not the kiosk's name
-    expected = hmac.new(SECRET.encode(), turn["username"].encode(), hashlib.sha1).digest()
-    assert base64.b64decode(turn["credential"]) == expected
-    assert other["username"] != turn["username"]
+    assert relay_policy is RTCIceTransportPolicy.RELAY
+    for role in ("kiosk", "agent"):
+        assert joined[role].ice_transport_policy == "relay"
+        stun, turn = joined[role].ice_servers
+        assert stun == {"urls": ["stun:turn.bank.example:3478"]}
+        # The call's matched brings the same user fresh credentials.
+        [fresh] = [s for s in matched[role].ice_servers if "username" in s]
+        assert _turn_user(fresh, role) == _turn_user(turn, role)
+        assert int(fresh["username"].split(":")[0]) >= int(turn["username"].split(":")[0])
+    assert _turn_user(other, "kiosk") != _turn_user(joined["kiosk"].ice_servers[1], "kiosk")
 
 
 async def test_nothing_configured_means_no_ice_server(server: RunningServer) -> None:
