@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 #: The most envelopes a node's stream keeps (older ones are trimmed).
 STREAM_MAX = 10_000
+#: How long a message waits for Redis to come back before sending it fails (seconds).
+SEND_PATIENCE_S = 15.0
 #: The largest envelope read (a signalling message is at most 64 KiB).
 MAX_ENVELOPE_BYTES = 256 * 1024
 KINDS = frozenset(
@@ -104,21 +107,37 @@ class NodeBus:
         self.redis, self.keys, self.node = redis, keys, node
         self._handle = handle
         self._task: asyncio.Task[None] | None = None
-        self._last = "$"
+        #: The last entry read (from the start: Redis' clock then). Entry ids are Redis'
+        #: clock, so after a restart of Redis the new stream's entries still come after it.
+        #: Not "$": what arrives between two reads, or while Redis is away, would be lost.
+        self._last = "0-0"
         self.errors = 0
 
     async def send(self, node: str, envelope: Envelope) -> None:
-        """Append ``envelope`` to ``node``'s stream."""
-        await self.redis.xadd(
-            self.keys.stream(node), envelope.encode(), maxlen=STREAM_MAX, approximate=True
-        )
+        """Append ``envelope`` to ``node``'s stream, waiting out a short Redis outage.
 
-    def reset(self) -> None:
-        """Redis lost its data: read the new stream from its start."""
-        self._last = "0"
+        A restart of Redis takes a moment: the message waits (and the sender's next ones
+        behind it, in order) rather than being lost, up to ``SEND_PATIENCE_S``.
+        """
+        deadline = time.monotonic() + SEND_PATIENCE_S
+        delay = 0.1
+        while True:
+            try:
+                await self.redis.xadd(
+                    self.keys.stream(node), envelope.encode(), maxlen=STREAM_MAX, approximate=True
+                )
+                return
+            except (RedisError, OSError):
+                self.errors += 1
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Read this node's stream from now on."""
+        seconds, micros = await self.redis.time()
+        self._last = f"{int(seconds) * 1000 + int(micros) // 1000}-0"
         self._task = asyncio.create_task(self._read(), name=f"bus {self.node}")
 
     async def stop(self) -> None:

@@ -50,7 +50,9 @@ async def beat(fed: Federation) -> None:
             # The customer will come back on some node: this agent waits for them.
             remote.owner = None
             await fed.redis.set(fed.keys.held(remote.session_id), fed.agent_key(client), ex=HELD_S)
-            await client.send(PeerReconnecting(session_id=remote.session_id, party="kiosk"))
+            if not remote.told_dropped:
+                remote.told_dropped = True
+                await client.send(PeerReconnecting(session_id=remote.session_id, party="kiosk"))
         elif client.role is Role.AGENT:
             client.remote = None  # the claim died with the customer's node
             await fed.publish_agent(client)
@@ -107,7 +109,6 @@ async def reap(fed: Federation, node: str) -> None:
 
 async def reset(fed: Federation) -> None:
     """Redis lost everything: tell it again what this node has."""
-    fed.bus.reset()
     for client in list(fed.local.values()):
         await fed.publish_agent(client)
         if client.remote is not None and client.remote.owner is None:

@@ -40,6 +40,7 @@ from .protocol import (
     Join,
     Matched,
     Message,
+    PeerReconnecting,
     Resume,
     SessionEnded,
     parse_message,
@@ -103,7 +104,7 @@ class Federation:
         if await self.registry.start() is not None:
             # This node id ran before and died with calls: they are ours to clean up.
             await failover.reap(self, self.node)
-        self.bus.start()
+        await self.bus.start()
         self._listener = asyncio.create_task(self._listen(), name="queue hints")
 
     async def stop(self) -> None:
@@ -135,7 +136,11 @@ class Federation:
 
     async def route(self, client: Client, message: Message) -> bool:
         remote = client.remote
-        if remote is None or isinstance(message, Join | PresenceMessage):
+        if (
+            remote is None
+            or remote.owner == self.node
+            or isinstance(message, Join | PresenceMessage)
+        ):
             return False
         if remote.owner is None:
             if isinstance(message, Hangup) and client.role is Role.AGENT:
@@ -221,6 +226,11 @@ class Federation:
         if not self.registry.alive(node):
             return None
         await self.redis.delete(self.keys.held(session_id))
+        if node == self.node:  # the agent waits on this node: the call is local again
+            local = self.local.get(conn)
+            if local is not None:
+                local.remote = None
+            return local
         state = (await self.shared.agents()).get(key)
         party = {"role": Role.AGENT.value, "name": "" if state is None else state["name"]}
         return self._proxy(node, conn, party)
@@ -289,9 +299,10 @@ class Federation:
         """A proxy's ``send``: the message goes to the party's node."""
         if isinstance(message, SessionEnded):
             self._drop_proxy(node, conn)
-        if self.registry.alive(node):
-            envelope = Envelope("deliver", origin=self.node, conn=conn, message=message.to_json())
-            await self._send(node, envelope)
+        # Sent even to a node this one has not heard of yet (it joined since the last
+        # heartbeat); a dead node's stream is deleted when it is cleaned up.
+        envelope = Envelope("deliver", origin=self.node, conn=conn, message=message.to_json())
+        await self._send(node, envelope)
 
     def _proxy(self, node: str, conn: str, party: dict[str, str]) -> Client:
         proxy = self.proxies.get((node, conn))
@@ -375,6 +386,8 @@ class Federation:
                 await self.publish_agent(client)
             case SessionEnded() if remote is not None:
                 client.remote = None
+            case PeerReconnecting() if remote is not None:
+                remote.told_dropped = True
             case Error(ref="accept" | "resume") if remote is not None and not remote.matched:
                 client.remote = None
                 await self.publish_agent(client)

@@ -6,6 +6,7 @@ queueing, pairing, negotiating with the media relay, advancing the workflow, end
 call. Each call's state is its ``CallLifecycle``; other nodes are reached through
 ``nodes`` (a ``NodeLink``). Errors are raised for the server to turn into messages.
 """
+
 from __future__ import annotations
 
 import logging

@@ -36,6 +36,8 @@ class RemoteCall:
     owner: str | None
     #: Whether the owner has matched the client (an agent's claim is first pending).
     matched: bool = False
+    #: Whether the agent was told that the customer dropped out (and waits for them).
+    told_dropped: bool = False
 
 
 @dataclass(eq=False)
