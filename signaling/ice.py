@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
 
-from .errors import ProtocolError, SignalingError
+from .errors import ProtocolError
 
 #: The URL schemes of ICE servers (RFC 7064 and RFC 7065).
 STUN_SCHEMES: Final = ("stun:", "stuns:")
@@ -38,10 +38,12 @@ TRANSPORT_POLICIES: Final = ("all", "relay")
 MAX_SERVERS: Final = 8
 
 
-class IceConfigError(SignalingError, ValueError):
-    """The STUN/TURN configuration makes no sense (a bad URL, TURN without a secret)."""
+class IceConfigError(ValueError):
+    """The STUN/TURN configuration makes no sense (a bad URL, TURN without a secret).
 
-    code = "ice_config"
+    Raised when the server is configured (``Settings`` turns it into a ``SettingsError``),
+    never sent to a client: not a ``SignalingError``.
+    """
 
 
 def turn_credentials(secret: str, user: str, ttl_s: int, now: float) -> tuple[str, str]:
