@@ -19,6 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+# A PostgreSQL database and a Redis database of the test's own, for a node and its workers.
+from tests.cluster.conftest import redis_target, shared_database  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("DUALREC_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
