@@ -105,7 +105,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             app[RECORDINGS] = TieredStore(LocalStore(settings.recordings_dir), shipper.store)
         # Post-call work (composites, shipping) runs as jobs: here, or by workers (Redis).
         flows = load_flows()
-        async with job_queue(settings, db, key, flows, shipper) as jobs:
+        async with job_queue(settings, db, key, flows, shipper, app[METRICS].jobs) as jobs:
             centre = CallCentre(
                 db,
                 flows,

@@ -82,6 +82,11 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
     data_options(worker)
     worker.add_argument("--redis-url", required=True, help="the Redis the nodes queue jobs on")
     worker.add_argument("--queue", help="the job queue's name (default dualrec-jobs)")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve /metrics on this port (to DUALREC_METRICS_TOKEN only)",
+    )
     worker.set_defaults(func=commands["cmd_worker"])
 
     demo = sub.add_parser("demo", help="run one complete double-recorded session")

@@ -92,7 +92,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(run_worker(settings, args.queue or QUEUE_NAME))
+    asyncio.run(run_worker(settings, args.queue or QUEUE_NAME, args.metrics_port))
     return 0
 
 

@@ -9,6 +9,7 @@ event loop must not wait on them). With ``redis_url`` the server only queues the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -21,11 +22,13 @@ from jobs import InProcessJobQueue, JobContext, JobQueue, RedisJobQueue
 from jobs.worker import part_handlers, serve
 from media import load_or_create_signing_key
 from media.archive import composite_worker_init
+from observability import JobMetrics, Metrics
 from storage import Database
 from storage.shipping import RecordingShipper
 from storage.shipping_setup import open_shipper
 from workflow import Flow, load_flows
 
+from .observe import metrics_server
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ async def job_queue(
     key: Ed25519PrivateKey,
     flows: Mapping[str, Flow],
     shipper: RecordingShipper | None,
+    metrics: JobMetrics | None = None,
 ) -> AsyncIterator[JobQueue]:
     """The server's job queue: in this process, or on Redis with ``redis_url``."""
     if settings.redis_url is not None:
@@ -61,7 +65,14 @@ async def job_queue(
         return
     with composite_pool() as pool:
         context = JobContext(
-            db, settings.recordings_dir, key, flows, settings.timezone, pool, shipper
+            db,
+            settings.recordings_dir,
+            key,
+            flows,
+            settings.timezone,
+            pool,
+            shipper,
+            metrics=metrics,
         )
         in_process = InProcessJobQueue(context)
         try:
@@ -70,8 +81,11 @@ async def job_queue(
             await in_process.close()
 
 
-async def run_worker(settings: Settings, queue_name: str) -> None:
-    """Do post-call jobs from the Redis queue until SIGTERM (``dualrec worker``)."""
+async def run_worker(settings: Settings, queue_name: str, metrics_port: int | None = None) -> None:
+    """Do post-call jobs from the Redis queue until SIGTERM (``dualrec worker``).
+
+    With ``metrics_port`` the worker serves its ``/metrics`` there (to the metrics token).
+    """
     if settings.redis_url is None:
         raise SettingsError("dualrec worker takes its jobs from Redis: give --redis-url")
     settings.check_cluster()
@@ -79,7 +93,12 @@ async def run_worker(settings: Settings, queue_name: str) -> None:
     if not key_path.is_file():  # a key of its own would sign what the nodes cannot vouch for
         raise SettingsError(f"no signing key at {key_path}: give the nodes' --data-dir")
     key = await asyncio.to_thread(load_or_create_signing_key, key_path)
-    async with Database(settings.database) as db:
+    metrics = Metrics(node=settings.node_name, process="worker")
+    async with Database(settings.database) as db, contextlib.AsyncExitStack() as stack:
+        if metrics_port is not None:
+            scrape = metrics_server(settings, metrics, metrics_port, db)
+            url = await stack.enter_async_context(scrape)
+            logger.info("worker metrics at %s/metrics", url)
         shipper = await open_shipper(settings, db)
         try:
             with composite_pool() as pool:
@@ -92,6 +111,7 @@ async def run_worker(settings: Settings, queue_name: str) -> None:
                     pool,
                     shipper,
                     ship_wait_s=SHIP_WAIT_S,
+                    metrics=metrics.jobs,
                 )
                 follow = RedisJobQueue(settings.redis_url, queue_name)
                 try:

@@ -9,6 +9,7 @@ by SHA-256 before anything is uploaded again), so a job run twice does its work 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from common import Language
 from media.archive import compose_part, has_composite
 from media.composite import CompositeInfo
+from observability import JobMetrics
 from storage import Database, SessionDetail
 from storage.shipping import RecordingShipper
 from workflow import Flow
@@ -47,6 +49,12 @@ class JobContext:
     #: None: it does not wait, the shipper keeps trying while this process runs and its
     #: next start finds what is left (the embedded default, whose shipper is the server's).
     ship_wait_s: float | None = None
+    #: Counts the runs of each kind (running, done, failed) for ``/metrics``.
+    metrics: JobMetrics | None = None
+
+    def track(self, kind: JobKind) -> contextlib.AbstractAsyncContextManager[None]:
+        """Count one run of a job of ``kind`` (nothing without metrics)."""
+        return contextlib.nullcontext() if self.metrics is None else self.metrics.track(kind.value)
 
 
 Handler = Callable[[JobContext, PartJob], Awaitable[JobOutcome]]

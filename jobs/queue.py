@@ -65,7 +65,8 @@ class InProcessJobQueue:
     async def _run(self, job: PartJob) -> JobOutcome:
         """Run the job, then the jobs that follow it (this run ends with theirs)."""
         try:
-            outcome = await self.handlers[job.kind](self.context, job)
+            async with self.context.track(job.kind):
+                outcome = await self.handlers[job.kind](self.context, job)
         except Exception:
             logger.exception("session %s: job %s failed", job.session_id, job.key)
             return JobOutcome.FAILED

@@ -38,7 +38,8 @@ def part_handlers(context: JobContext, queue: RedisJobQueue) -> dict[str, RawHan
     def adapt(kind: JobKind, handler: Handler) -> RawHandler:
         async def run(kwargs: dict[str, Any]) -> str:
             job = PartJob.from_kwargs(kind, kwargs)
-            outcome = await handler(context, job)
+            async with context.track(kind):
+                outcome = await handler(context, job)
             logger.info("session %s: job %s %s", job.session_id, job.key, outcome.value)
             for then in follow_ups(context, job):
                 await queue.enqueue(then)

@@ -62,11 +62,18 @@ class Processes:
 
     started: list[subprocess.Popen[str]] = field(default_factory=list)
 
-    def start(self, *args: str, log: Path) -> subprocess.Popen[str]:
+    def start(
+        self, *args: str, log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         """Start ``python args...`` from the repository root, its output into ``log``."""
         with log.open("w", encoding="utf-8") as out:
             process = subprocess.Popen(
-                [sys.executable, *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True
+                [sys.executable, *args],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=None if env is None else os.environ | env,
             )
         self.started.append(process)
         return process

@@ -1,6 +1,7 @@
 """A real call's composite made by ``dualrec worker`` processes: the node only queues it on
 Redis, and a worker killed in the middle of the composite leaves it to another worker,
-which makes it once (chained once, signed, ``dualrec verify`` passes).
+which makes it once (chained once, signed, ``dualrec verify`` passes, and its
+``/metrics`` counts the composite done once).
 
 The node is a ``dualrec serve`` process on the test's own PostgreSQL database and Redis
 database (``tests.cluster`` fixtures and harness); the workers are ``python -m dualrec
@@ -18,6 +19,7 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
+import aiohttp
 import pytest
 
 from agent_console import ScriptedAgent
@@ -33,9 +35,13 @@ from tests.cluster.harness import Cluster
 from tests.cluster.harness import Node as HarnessNode
 from tests.jobs.conftest import Processes
 from tests.jobs.test_redis_jobs import RECOVERY_BOUND_S, WAIT_S, until
+from tests.observability.test_metrics_endpoint import samples, value
+from tests.support import free_port
 
 #: Making the composite of the test's call, on a busy machine.
 COMPOSE_S = 90.0
+#: The token the second worker's /metrics is scraped with.
+TOKEN = "jobs-test-scrape-token"
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,9 @@ async def run_call(node: Node) -> str:
     return agent_result.session_id
 
 
-async def start_worker(processes: Processes, node: Node, out: Path) -> Popen[str]:
+async def start_worker(
+    processes: Processes, node: Node, out: Path, *extra: str, env: dict[str, str] | None = None
+) -> Popen[str]:
     """``dualrec worker`` on the node's Redis, database and data folder, once it takes jobs."""
     worker = processes.start(
         "-m",
@@ -96,7 +104,9 @@ async def start_worker(processes: Processes, node: Node, out: Path) -> Popen[str
         node.database_url,
         "--data-dir",
         str(node.data_dir),
+        *extra,
         log=out,
+        env=env,
     )
     await until(
         lambda: "taking jobs" in out.read_text("utf-8") or worker.poll() is not None,
@@ -126,7 +136,15 @@ async def test_a_worker_killed_mid_composite_leaves_it_to_another_which_makes_it
     first.wait(timeout=WAIT_S)
     assert "composite" not in manifest(folder)  # caught in the middle
 
-    second = await start_worker(processes, node, tmp_path / "second.out")
+    port = free_port()
+    second = await start_worker(
+        processes,
+        node,
+        tmp_path / "second.out",
+        "--metrics-port",
+        str(port),
+        env={"DUALREC_METRICS_TOKEN": TOKEN},
+    )
     await until(
         lambda: "composite" in manifest(folder),
         timeout=RECOVERY_BOUND_S + COMPOSE_S,
@@ -138,5 +156,15 @@ async def test_a_worker_killed_mid_composite_leaves_it_to_another_which_makes_it
     report = verify_recording(folder, key.public_key())
     assert report.ok, report.problems
     assert f"composite:{session_id}:1 done" in (tmp_path / "second.out").read_text("utf-8")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as scraped,
+    ):
+        assert scraped.status == 200
+        counts = samples(await scraped.text())
+    assert value(counts, "dualrec_jobs_done_total", kind="composite") == 1
+    assert value(counts, "dualrec_jobs_running", kind="composite") == 0
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=WAIT_S) == 0
