@@ -71,13 +71,15 @@ class PartState:
     #: Files stored while the part was open: their local copies go when it is sealed.
     stored_open: dict[str, Shipment] = field(default_factory=dict)
     sealed: bool = False
+    #: Another process seals the part (a worker's ship job): nothing is kept for it here.
+    handed_over: bool = False
     #: The latest retain-until date recorded for the session from this part's objects.
     retained: datetime | None = None
 
     @property
     def idle(self) -> bool:
-        """Sealed, with nothing left to do: the shipper may forget it."""
-        return self.sealed and not self.jobs and not self.stored_open
+        """Sealed or handed over, with nothing left to do: the shipper may forget it."""
+        return (self.sealed or self.handed_over) and not self.jobs and not self.stored_open
 
 
 @dataclass

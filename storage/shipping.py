@@ -101,13 +101,18 @@ class RecordingShipper:
         }
 
     def archive_closed(self, ref: RecordingRef, after: asyncio.Future[Any] | None) -> None:
-        """Ship the part's signed archive now; :meth:`drain` waits for ``after`` too."""
+        """Ship the part's archive now; :meth:`drain` waits for ``after`` too. Without it a
+        worker's ship job seals the part: it is forgotten here once its archive is stored."""
         self._tasks.spawn(self._archive_closed(ref, after))
 
     async def _archive_closed(self, ref: RecordingRef, after: asyncio.Future[Any] | None) -> None:
         await self.ship_part(ref)
         if after is not None:
             await asyncio.wait([after])  # its failure is the job's to report
+            return
+        part = self._part(ref.layout)
+        part.handed_over, part.stored_open = True, {}
+        self._forget_if_idle(part)
 
     async def ship_closed(self, ref: RecordingRef) -> None:
         """Queue the closed part's files not stored yet (confirmed first), and seal it."""
@@ -259,7 +264,8 @@ class RecordingShipper:
                 return False
             if not job.part.sealed:
                 # The last upload of a key is the one whose local copy may go.
-                job.part.stored_open[job.name] = job
+                if not job.part.handed_over:
+                    job.part.stored_open[job.name] = job
                 return False
             await self._blocking(
                 self.store.delete_local_after_upload, job.key, self._path(job), job.stored.sha256
@@ -326,11 +332,7 @@ class RecordingShipper:
         self.stats.retried += 1
         logger.warning(
             "session %s: shipping %s failed (%s); try %d in %.1f s",
-            job.ref.session_id,
-            job.key,
-            exc,
-            job.tries + 1,
-            delay,
+            *(job.ref.session_id, job.key, exc, job.tries + 1, delay),
         )
         loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle
