@@ -78,8 +78,8 @@ class ScriptedAgent:
         self._progress = progress or (lambda text: None)
         #: How many times the customer's connection dropped and came back.
         self.reconnections = 0
-        #: The customer came back (a new part) since the last event was sent.
-        self._resumed = False
+        #: The last workflow state the server sent.
+        self._latest: WorkflowState | None = None
 
     async def run(self) -> AgentResult:
         """Take one call from the queue and see it through to hang-up."""
@@ -101,16 +101,18 @@ class ScriptedAgent:
                 try:
                     state = await self._advance(state, script.get(state.state), result)
                 except ServerRefused as exc:
-                    if exc.error.code != "out_of_order":
+                    if exc.error.code not in ("out_of_order", "transition_not_allowed"):
                         raise
-                    # The customer dropped out under the event: wait for them, then go on.
+                    # The customer dropped out under the event (or the call moved to another
+                    # node meanwhile): go on from where the server says the call is.
                     self._progress(f"not now: {exc.error.message}")
+                    state = self._latest or state
                     continue
                 result.steps.append(state)
                 self._progress(f"step {state.state} ({state.title})")
             await client.pause(self.step_s)
             await client.send(Hangup(reason="completed" if state.state != "aborted" else "aborted"))
-            result.ended = await client.expect(SessionEnded)
+            result.ended = await self._ended()
             result.received_frames = dict(client.received_frames)
         finally:
             for track in self.tracks:
@@ -118,12 +120,23 @@ class ScriptedAgent:
             await client.close()
         return result
 
+    async def _ended(self) -> SessionEnded:
+        """The end of the call; a late refusal of an event sent twice (the call moved to
+        another node under it) is passed over."""
+        while True:
+            try:
+                return await self.client.expect(SessionEnded)
+            except ServerRefused as exc:
+                if exc.error.ref != "workflow_event":
+                    raise
+
     async def _wait_for_evidence(self, state: WorkflowState) -> WorkflowState:
         """The step's state once nothing but the agent's own evidence is missing.
 
         The customer gets ``evidence_timeout_s`` for each piece; an announcement being
         played is waited for to its end (it is finite, and the step needs it).
         """
+        dropped = self.reconnections
         while True:
             waiting = [kind for kind in state.missing if kind not in AGENT_EVIDENCE]
             if not waiting:
@@ -138,8 +151,9 @@ class ScriptedAgent:
                     raise
                 self._progress(f"announcement failed: {exc.error.message}")
                 return state
-            if update.state == state.state:
-                state = update
+            if update.state == state.state or self.reconnections > dropped:
+                # After the customer came back the call may be at another step than this.
+                state, dropped = update, self.reconnections
 
     def _subscriptions(self) -> list[MediaStreamTrack]:
         return [self._relay.subscribe(track) for track in self.tracks]
@@ -149,6 +163,7 @@ class ScriptedAgent:
         while True:
             message = await self.client.next_message(timeout)
             if isinstance(message, WorkflowState):
+                self._latest = message
                 return message
             if isinstance(message, Error):
                 raise ServerRefused(message)
@@ -158,7 +173,6 @@ class ScriptedAgent:
                 timeout = 120.0
             elif isinstance(message, Matched):
                 self._progress("the customer is back: negotiating again")
-                self._resumed = True
                 await self.client.negotiate(self._subscriptions())
 
     async def _advance(
@@ -191,14 +205,14 @@ class ScriptedAgent:
 
     async def _transition(self, event: str) -> WorkflowState:
         """The state after ``event``; updates in between (evidence arriving) are skipped."""
+        dropped = self.reconnections
         while True:
             state = await self._next_state(30.0)
             if state.event == event:
                 return state
-            if self._resumed:
-                # The call moved (its node died) and the event may have been lost with
-                # it: the state the call resumed at is where the agent goes on from.
-                self._resumed = False
+            if self.reconnections > dropped:
+                # The customer dropped out meanwhile (or the call moved to another node) and
+                # the event may be lost with it: go on from the state the call resumed at.
                 return state
 
     async def _take_next_customer(self) -> Matched:

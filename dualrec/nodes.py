@@ -7,7 +7,9 @@ after the call centre exists and leaves before it stops; on SIGTERM it drains fi
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -63,6 +65,11 @@ async def _membership(app: web.Application) -> AsyncIterator[None]:
     sockets.elsewhere = elsewhere
     await federation.start()
     app[FEDERATION] = federation
+    # SIGTERM drains first, while the sockets still work (aiohttp's own shutdown stops
+    # reading them), then stops the server as SIGINT does.
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGTERM, lambda: federation.tasks.spawn(_drain_then_stop(app))
+    )
     peers = len(federation.registry.peers)
     logger.info("node %s joined (%d other nodes)", settings.node_name, peers)
     try:
@@ -70,6 +77,11 @@ async def _membership(app: web.Application) -> AsyncIterator[None]:
     finally:
         await federation.stop()
         await redis.aclose()
+
+
+async def _drain_then_stop(app: web.Application) -> None:
+    await _drain(app)
+    signal.raise_signal(signal.SIGINT)
 
 
 async def _drain(app: web.Application) -> None:

@@ -235,6 +235,9 @@ class Federation:
         party = {"role": Role.AGENT.value, "name": "" if state is None else state["name"]}
         return self._proxy(node, conn, party)
 
+    def draining(self) -> bool:
+        return self.registry.draining
+
     def status(self) -> dict[str, Any]:
         registry = self.registry
         return {

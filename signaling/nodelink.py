@@ -53,6 +53,10 @@ class NodeLink(Protocol):
         """The agent on another node who waits for this session's customer, if any."""
         ...
 
+    def draining(self) -> bool:
+        """Whether this node takes no new connections (it drains before it stops)."""
+        ...
+
     def status(self) -> dict[str, Any]:
         """This node among the others, for /healthz."""
         ...
@@ -91,6 +95,9 @@ class OneNode:
 
     async def held_agent(self, session_id: str) -> Client | None:
         return None
+
+    def draining(self) -> bool:
+        return False
 
     def status(self) -> dict[str, Any]:
         return {}

@@ -91,6 +91,9 @@ def _sendable(text: str | None, limit: int) -> str | None:
 async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
     """One kiosk's or agent's signalling connection (refused 429 over the address's limit)."""
     app = request.app
+    if app[CENTRE].nodes.draining():
+        # The load balancer passes a 503 on to the next node (deploy/nginx/dualrec.conf).
+        raise web.HTTPServiceUnavailable(text="this node is stopping: connect again")
     # A signed-in page's socket is authenticated by its cookie, if it comes from our origin.
     web_user = await any_signed_in_user(request) if same_origin(request) else None
     try:
