@@ -107,6 +107,8 @@ class NodeBus:
         self.redis, self.keys, self.node = redis, keys, node
         self._handle = handle
         self._task: asyncio.Task[None] | None = None
+        #: Told of each failure, by operation (metrics).
+        self.on_error: Callable[[str], None] = lambda operation: None
         #: The last entry read (from the start: Redis' clock then). Entry ids are Redis'
         #: clock, so after a restart of Redis the new stream's entries still come after it.
         #: Not "$": what arrives between two reads, or while Redis is away, would be lost.
@@ -129,6 +131,7 @@ class NodeBus:
                 return
             except (RedisError, OSError):
                 self.errors += 1
+                self.on_error("stream send")
                 if time.monotonic() + delay > deadline:
                     raise
                 await asyncio.sleep(delay)
@@ -156,6 +159,7 @@ class NodeBus:
                     batches = await reader.xread({stream: self._last}, count=100, block=1000)
                 except (RedisError, OSError) as exc:
                     self.errors += 1
+                    self.on_error("stream read")
                     logger.warning("reading the node stream failed (Redis): %s", exc)
                     await asyncio.sleep(0.5)
                     continue

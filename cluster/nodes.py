@@ -41,6 +41,10 @@ PULSE_S = 0.25
 REAP_LOCK_S = 60.0
 
 
+def _ignore(operation: str) -> None:
+    pass
+
+
 class NodeIdInUse(RuntimeError):
     """Another live node has this node's id."""
 
@@ -73,6 +77,8 @@ class NodeRegistry:
         self.fenced = False
         #: Redis errors seen (heartbeats that failed), and since when they fail.
         self.errors = 0
+        #: Told of each failure, by operation (metrics).
+        self.on_error: Callable[[str], None] = _ignore
         self.failing_since: float | None = None
         self._last_ok: float | None = None
         self._pulse = time.monotonic()
@@ -155,6 +161,7 @@ class NodeRegistry:
                 await self._beat()
             except (RedisError, OSError) as exc:
                 self.errors += 1
+                self.on_error("heartbeat")
                 if self.failing_since is None:
                     self.failing_since = time.time()
                 logger.warning("heartbeat failed (Redis): %s", exc)

@@ -16,6 +16,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from cluster import RedisSettings, connect
+from observability import METRICS
 from signaling.draining import drain
 from signaling.federation import Federation
 from signaling.server import CENTRE
@@ -56,6 +57,7 @@ async def _membership(app: web.Application) -> AsyncIterator[None]:
         recordings_dir=settings.recordings_dir,
     )
     centre.nodes = federation
+    federation.count_errors(app[METRICS].redis_error)
     sockets = app[OPEN_SOCKETS]
     federation.close_sockets = sockets.closed_elsewhere
 

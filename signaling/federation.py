@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from cluster import ClaimRefused, Envelope, EnvelopeError, Keys, NodeBus, NodeRegistry, SharedQueue
 from common import BackgroundTasks, Language, Presence, Role
@@ -99,13 +98,18 @@ class Federation:
 
     # -- starting and stopping -------------------------------------------------------
 
+    def count_errors(self, on_error: Callable[[str], None]) -> None:
+        """Tell ``on_error`` of every failed Redis operation, by a short name (metrics)."""
+        self.registry.on_error = self.bus.on_error = self.queue.on_error = on_error
+
     async def start(self) -> None:
         """Register this node, clean up after its previous run, read its stream."""
         if await self.registry.start() is not None:
             # This node id ran before and died with calls: they are ours to clean up.
             await failover.reap(self, self.node)
         await self.bus.start()
-        self._listener = asyncio.create_task(self._listen(), name="queue hints")
+        hints = self.queue.follow_hints(self.centre.roster, self.centre.handling)
+        self._listener = asyncio.create_task(hints, name="queue hints")
 
     async def stop(self) -> None:
         """Leave (after the call centre has ended or handed over every call)."""
@@ -116,21 +120,6 @@ class Federation:
         await self.bus.stop()
         await self.tasks.join()
         await self.registry.stop()
-
-    async def _listen(self) -> None:
-        """Announce the queue when another node hints that it changed."""
-        while True:
-            try:
-                async with self.redis.pubsub() as pubsub:
-                    await pubsub.subscribe(self.keys.queue_changed)
-                    async for item in pubsub.listen():
-                        if item.get("type") == "message":
-                            await self.centre.queue.announce(
-                                self.centre.roster, self.centre.handling
-                            )
-            except (RedisError, OSError) as exc:
-                logger.warning("queue hints lost (Redis): %s", exc)
-                await asyncio.sleep(1.0)
 
     # -- NodeLink --------------------------------------------------------------------
 

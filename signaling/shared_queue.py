@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from cluster import QueueEntry, SharedQueue
 from cluster.queue import BAND, FIRST, NORMAL
@@ -57,6 +60,8 @@ class NodeQueue(WaitingQueue):
         #: The offer ids each free agent (by connection id) was last sent.
         self._sent: dict[str, list[str]] = {}
         self._pending: asyncio.Task[None] | None = None
+        #: Told of each failure to read the shared queue (metrics).
+        self.on_error: Callable[[str], None] = lambda operation: None
         self._again = False
 
     def __len__(self) -> int:
@@ -75,6 +80,21 @@ class NodeQueue(WaitingQueue):
         for session in self:
             await self.shared.join(queue_entry(session, self.node, front=False))
 
+    async def follow_hints(self, roster: Roster, handling: HandlingTimes) -> None:
+        """Announce the queue whenever another node hints that it changed (runs for ever)."""
+        redis = self.shared.redis
+        while True:
+            try:
+                async with redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.shared.keys.queue_changed)
+                    async for item in pubsub.listen():
+                        if item.get("type") == "message":
+                            await self.announce(roster, handling)
+            except (RedisError, OSError) as exc:
+                self.on_error("queue hints")
+                logger.warning("queue hints lost (Redis): %s", exc)
+                await asyncio.sleep(1.0)
+
     def take(self, offer_id: str | None) -> LiveSession:
         raise OutOfOrder("accept", "offers are claimed from the shared queue")
 
@@ -92,6 +112,7 @@ class NodeQueue(WaitingQueue):
             try:
                 await self._announce_now(roster, handling)
             except Exception as exc:  # Redis away: the next change or heartbeat retries
+                self.on_error("queue announce")
                 logger.warning("announcing the queue failed: %s", exc)
             if not self._again:
                 return
