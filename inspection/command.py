@@ -14,7 +14,7 @@ from workflow import load_flows
 
 from .errors import InspectionError
 from .report import InspectionReport, format_report
-from .run import inspect_folder_once, inspect_part
+from .run import inspect_locked, inspect_part
 
 
 async def _inspect(
@@ -29,7 +29,7 @@ async def _inspect(
         folder.resolve().is_relative_to(recordings_dir.resolve()) for _, folder in parts
     )
     if not stored or database_url is None:  # a folder copied out: no database to tell
-        done = [await asyncio.to_thread(inspect_folder_once, f, flows, key, None) for _, f in parts]
+        done = [await inspect_locked(f, flows, key, None) for _, f in parts]
         return [d.report for d in done]
     async with Database(database_url) as db:
         return [

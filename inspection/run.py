@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import CHAIN_FILE, MANIFEST_FILE, RecordingLayout, sha256_file
 from media import ChainLog, check_integrity
+from media.archive import part_lock
 from media.durable import write_durably
 from media.manifest import sign_manifest, write_signed_manifest
 from storage import Database
@@ -101,6 +102,20 @@ def inspect_folder_once(
     return Inspected(report, path, made=True)
 
 
+async def inspect_locked(
+    folder: Path, flows: Mapping[str, Flow], key: Ed25519PrivateKey, limits: Limits | None
+) -> Inspected:
+    """Inspect a part's folder off the event loop, holding the part's lock.
+
+    The composite job (``media.archive.compose_part``) chains and signs under the same
+    lock: neither may sign a manifest the other is rewriting.
+    """
+    if not (folder / CHAIN_FILE).is_file():
+        raise NotInspectable(folder, f"no {CHAIN_FILE}: not a recording part")
+    async with part_lock(folder):
+        return await asyncio.to_thread(inspect_folder_once, folder, flows, key, limits)
+
+
 async def inspect_part(
     db: Database | None,
     recordings_dir: Path,
@@ -116,7 +131,7 @@ async def inspect_part(
     after it); run again it shows the report it made (``Inspected.made`` is False).
     """
     folder = layout.directory(recordings_dir)
-    done = await asyncio.to_thread(inspect_folder_once, folder, flows, key, limits)
+    done = await inspect_locked(folder, flows, key, limits)
     report = done.report
     if db is not None:
         await db.save_inspection(

@@ -24,10 +24,10 @@ class JobKind(enum.StrEnum):
 
     #: Make the part's composite, chain it and sign the manifest again (media.archive).
     COMPOSITE = "composite"
-    #: Ship the closed part (archive and composite) to object storage, then seal it.
+    #: Ship the closed part (archive, composite, inspection) to object storage, then seal it.
     SHIP = "ship"
-    #: The quality inspection of a closed part: the slot the inspection work fills. No
-    #: handler is registered for it yet, so queueing it raises UnknownJobKind.
+    #: Inspect the composed part, chain its report and sign the manifest again
+    #: (inspection.inspect_part); it comes before shipping, which seals the part.
     INSPECT = "inspect_part"
 
 

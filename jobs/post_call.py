@@ -1,9 +1,12 @@
-"""The post-call work on a closed recording part: its composite, then its shipping.
+"""The post-call work on a closed recording part: its composite, its inspection, then its
+shipping (in that order: the inspection report is chained after the composite, and the
+part is shipped and sealed only once nothing more will be chained into it).
 
 Each handler takes the resources of the process it runs in (a ``JobContext``) and one
 ``PartJob``, and is idempotent: it first looks whether its work is done, in the part's
-signed manifest (the composite) or in the store (shipping, whose uploads are confirmed
-by SHA-256 before anything is uploaded again), so a job run twice does its work once.
+signed manifest (the composite, the inspection report) or in the store (shipping, whose
+uploads are confirmed by SHA-256 before anything is uploaded again), so a job run twice
+does its work once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import Language
+from inspection import InspectionError, inspect_part
 from media.archive import compose_part, has_composite
 from media.composite import CompositeInfo
 from observability import JobMetrics
@@ -98,6 +102,25 @@ async def make_composite(ctx: JobContext, job: PartJob) -> JobOutcome:
     return outcome
 
 
+async def inspect_recording(ctx: JobContext, job: PartJob) -> JobOutcome:
+    """Inspect the composed part: its report chained, the manifest signed again, stored.
+
+    A part that cannot be inspected (it does not verify, its flow is unknown) is logged
+    and skipped rather than failed, so that it is still shipped: the inspection judges
+    the recording, it is no part of the evidence.
+    """
+    directory = job.ref.layout.directory(ctx.recordings_dir)
+    if not directory.is_dir():
+        logger.warning("session %s: part %d has no recording folder", job.session_id, job.part)
+        return JobOutcome.SKIPPED
+    try:
+        done = await inspect_part(ctx.db, ctx.recordings_dir, job.ref.layout, ctx.flows, ctx.key)
+    except InspectionError as exc:
+        logger.error("session %s: part %d not inspected: %s", job.session_id, job.part, exc)
+        return JobOutcome.SKIPPED
+    return JobOutcome.DONE if done.made else JobOutcome.ALREADY_DONE
+
+
 async def ship_part(ctx: JobContext, job: PartJob) -> JobOutcome:
     """Ship what the closed part holds that the store has not, then let local copies go."""
     if ctx.shipper is None:
@@ -109,15 +132,21 @@ async def ship_part(ctx: JobContext, job: PartJob) -> JobOutcome:
 
 
 def follow_ups(ctx: JobContext, job: PartJob) -> tuple[PartJob, ...]:
-    """The jobs queued once ``job`` has run (again too, if a run was cut before)."""
-    if job.kind is JobKind.COMPOSITE and ctx.shipper is not None:
+    """The jobs queued once ``job`` has run (again too, if a run was cut before).
+
+    Composite, then inspection, then shipping: the ship job seals the part, so whatever
+    is chained into it after hang-up must be there first.
+    """
+    if job.kind is JobKind.COMPOSITE:
+        return (job.then(JobKind.INSPECT),)
+    if job.kind is JobKind.INSPECT and ctx.shipper is not None:
         return (job.then(JobKind.SHIP),)
     return ()
 
 
-#: The handler of each kind of job. ``JobKind.INSPECT`` has none until the quality
-#: inspection is built: queueing it raises UnknownJobKind.
+#: The handler of each kind of job.
 HANDLERS: dict[JobKind, Handler] = {
     JobKind.COMPOSITE: make_composite,
+    JobKind.INSPECT: inspect_recording,
     JobKind.SHIP: ship_part,
 }

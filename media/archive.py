@@ -9,7 +9,8 @@ signed again with it.
 
 Making the composite is idempotent: a part whose signed manifest holds a composite is
 left as it is; a run waits for another one on the same part (a lock on its chain file,
-which the system drops when the process holding it dies); and a run cut between chaining
+which the system drops when the process holding it dies: ``part_lock``, taken by
+whatever else chains a file after hang-up); and a run cut between chaining
 the composite and signing again is finished from the composite's section kept beside it
 (``.composite.json``), not composed again. A part done twice is composed, chained and
 signed once.
@@ -98,13 +99,18 @@ async def compose_part(
     holds one already (the work was done). Raises MediaError (or OSError) when it fails:
     the archive stands as signed.
     """
-    async with _one_run_at_a_time(directory):
+    async with part_lock(directory):
         return await _compose_part(directory, info, key, executor)
 
 
 @contextlib.asynccontextmanager
-async def _one_run_at_a_time(directory: Path) -> AsyncIterator[None]:
-    """Wait for the lock on the part's chain (the system drops it when its holder dies)."""
+async def part_lock(directory: Path) -> AsyncIterator[None]:
+    """Hold the part's lock while its chain and manifest are rewritten after hang-up.
+
+    Waits for the lock on the part's chain file (the system drops it when its holder
+    dies): whoever chains a file and signs the manifest again (the composite here, the
+    inspection report in ``inspection.run``) takes it, in any process on the machine.
+    """
     fd = os.open(directory / CHAIN_FILE, os.O_RDONLY)
     try:
         while True:

@@ -83,9 +83,9 @@ RULES = [
     Rule("storage imports only common", ("storage",), only("storage", "common")),
     Rule("synthetic imports only common", ("synthetic",), only("synthetic", "common")),
     Rule(
-        "jobs imports only common, workflow, media, storage and observability",
+        "jobs imports only common, workflow, media, storage, observability and inspection",
         ("jobs",),
-        only("jobs", "common", "workflow", "media", "storage", "observability"),
+        only("jobs", "common", "workflow", "media", "storage", "observability", "inspection"),
     ),
     Rule(
         "inspection imports only common, workflow, media and storage",

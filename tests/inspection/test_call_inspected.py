@@ -1,4 +1,6 @@
-"""A whole call inspected end to end: the report chained, signed, verified, stored, shown."""
+"""A whole call inspected end to end by its post-call job (the embedded default: in the
+server's process): the report chained after the composite, signed, verified, stored, shown.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +16,16 @@ from tests.support import RunningServer, run_session
 from workflow import load_flows
 
 
-async def _composite_signed(manifest: str) -> None:
-    """Wait for the post-call composite: the inspection is chained after it."""
-    for _ in range(600):
+async def _inspection_signed(manifest: str) -> None:
+    """Wait for the post-call jobs: the composite, then the inspection signed after it."""
+    for _ in range(900):
         try:
-            if '"composite"' in await asyncio.to_thread(_read, manifest):
+            if '"inspection"' in await asyncio.to_thread(_read, manifest):
                 return
         except FileNotFoundError:
             pass
         await asyncio.sleep(0.2)
-    raise AssertionError("the composite was not made")
+    raise AssertionError("the part was not inspected by its job")
 
 
 def _read(path: str) -> str:
@@ -31,17 +33,34 @@ def _read(path: str) -> str:
         return file.read()
 
 
-async def test_a_whole_call_is_inspected_chained_and_verified(server: RunningServer) -> None:
+async def _dualrec(*args: str) -> tuple[int | None, bytes, bytes]:
+    """Run the ``dualrec`` command; its exit status and output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dualrec",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return process.returncode, out, err
+
+
+async def test_a_whole_call_is_inspected_by_its_job_chained_and_verified(
+    server: RunningServer,
+) -> None:
     session_id = await run_session(server)
     recordings = server.settings.recordings_dir
     folder = RecordingLayout(session_id).directory(recordings)
-    await _composite_signed(str(folder / MANIFEST_FILE))
+    await _inspection_signed(str(folder / MANIFEST_FILE))
     key = load_or_create_signing_key(server.settings.signing_key_path)
 
+    # The job made it; asked again, the same report is shown, not made again.
     done = await inspect_part(server.db, recordings, RecordingLayout(session_id), load_flows(), key)
 
     report = done.report
-    assert done.made and report.session_id == session_id and report.flow == "card_opening"
+    assert not done.made and report.session_id == session_id and report.flow == "card_opening"
     assert report.steps[0].name == "identity_check" and len(report.steps) >= 4
     # The synthetic cameras show colours, not faces: the face checks fail, and say where.
     assert "customer_face" in report.failed() and report.verdict is Verdict.FAIL
@@ -65,6 +84,9 @@ async def test_a_whole_call_is_inspected_chained_and_verified(server: RunningSer
     assert manifest["inspection"]["verdict"] == "fail" and "composite" in manifest
     verified = verify_recording(folder, key.public_key())
     assert verified.ok, verified.problems
+    data_dir = str(server.settings.data_dir)
+    status, out, err = await _dualrec("verify", session_id, "--data-dir", data_dir)
+    assert status == 0, (out.decode(), err.decode())
     # Stored for search by verdict and by failed check.
     stored = await server.db.get_inspection(session_id)
     assert stored is not None and stored.verdict == "fail" and "customer_face" in stored.failed
@@ -74,20 +96,8 @@ async def test_a_whole_call_is_inspected_chained_and_verified(server: RunningSer
     assert await server.db.search_inspections(verdict="pass") == []
     assert await server.db.search_inspections(failed_check="signature") == []
     # `dualrec inspect` shows the report it has (not made again), non-zero for a fail.
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "dualrec",
-        "inspect",
-        session_id,
-        "--data-dir",
-        str(server.settings.data_dir),
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode == 1, err.decode()
+    status, out, err = await _dualrec("inspect", session_id, "--data-dir", data_dir, "--json")
+    assert status == 1, err.decode()
     shown = json.loads(out)
     assert shown["verdict"] == "fail" and shown["inspected_at"] == report.inspected_at
     assert [

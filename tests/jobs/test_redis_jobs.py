@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from saq import Status
 
-from jobs import JobKind, PartJob, RedisJobQueue, UnknownJobKind
+from jobs import JobKind, PartJob, RedisJobQueue
 from jobs.redis_queue import HEARTBEAT_S
 from jobs.worker import SWEEP_S
 from tests.jobs.conftest import JobsRedis, Processes
@@ -100,8 +100,10 @@ async def test_a_part_job_has_one_key_per_kind_and_part(jobs_redis: JobsRedis) -
         stored = await queue.queue.job(composite.key)
         assert stored is not None and stored.function == "composite"
         assert PartJob.from_kwargs(JobKind.COMPOSITE, stored.kwargs or {}) == composite
-        with pytest.raises(UnknownJobKind):  # the inspection's slot: no handler yet
-            await queue.enqueue(composite.then(JobKind.INSPECT))
+        inspect = composite.then(JobKind.INSPECT)  # the inspection has its handler now
+        assert await queue.enqueue(inspect) and not await queue.enqueue(inspect)
+        stored = await queue.queue.job(inspect.key)
+        assert stored is not None and stored.function == "inspect_part"
     finally:
         await queue.close()
 
