@@ -34,6 +34,7 @@ from .sockets import (
     OpenSockets,
     TooManySockets,
 )
+from .stopping import interrupt_calls
 from .webauth import any_signed_in_user, same_origin
 
 logger = logging.getLogger(__name__)
@@ -224,9 +225,16 @@ def setup_signaling(app: web.Application) -> None:
     """Mount ``/ws`` and ``/healthz``; open sockets are closed when the server stops."""
     app[OPEN_SOCKETS] = OpenSockets()
     app[LAG] = LagMonitor()
+    # Calls are interrupted (resumable) before their sockets close (signaling.stopping).
+    app.on_shutdown.append(_interrupt_calls)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws", signaling_socket)
     app.router.add_get("/healthz", healthz)
+
+
+async def _interrupt_calls(app: web.Application) -> None:
+    if CENTRE in app:
+        await interrupt_calls(app[CENTRE])
 
 
 async def _close_sockets(app: web.Application) -> None:
