@@ -28,7 +28,7 @@ from media import MediaError, load_or_create_signing_key
 from observability import METRICS
 from signaling.accounts import DatabaseEnrolment, DatabaseWebSessions
 from signaling.announcer import TtsSettings
-from signaling.closing import close_interrupted_part
+from signaling.closing import close_interrupted_part, queue_missing_composites
 from signaling.hub import CallCentre
 from signaling.ice import IceServers
 from signaling.overview import CentreOverview
@@ -106,6 +106,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         # Post-call work (composites, shipping) runs as jobs: here, or by workers (Redis).
         flows = load_flows()
         async with job_queue(settings, db, key, flows, shipper, app[METRICS].jobs) as jobs:
+            # Signed parts without a composite (cut by a restart, or lost with Redis' jobs).
+            await queue_missing_composites(db, settings.recordings_dir, jobs)
             centre = CallCentre(
                 db,
                 flows,

@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import MANIFEST_FILE, RecordingLayout
 from jobs import JobError, JobKind, JobQueue, PartJob
-from media import ChainLog
-from media.archive import close_archive, sign_archive
+from media import ChainLog, IntegrityError
+from media.archive import close_archive, has_composite, sign_archive
 from media.recovery import recover_part
 from storage import Database, audit
+from storage.leftovers import leftover_refs, list_parts
 from storage.manifest import session_manifest
 from storage.shipping import RecordingRef, RecordingShipper
 
@@ -88,6 +89,33 @@ async def close_interrupted_part(
         len(found.recovered),
         len(found.empty),
     )
+
+
+async def queue_missing_composites(db: Database, recordings_dir: Path, jobs: JobQueue) -> int:
+    """Queue the composite of every signed part that has none; how many were queued.
+
+    At start: a part closed after a ``kill -9`` (``close_interrupted_part``), one whose
+    composite a stop cut, or whose job a Redis restart lost. The job is idempotent and
+    queued once by its key, so a part being composed elsewhere is not composed twice.
+    """
+    sealed = [left for left in await asyncio.to_thread(list_parts, recordings_dir) if left.sealed]
+    queued = 0
+    for ref, left in await leftover_refs(db, sealed):
+        directory = left.layout.directory(recordings_dir)
+        try:
+            if await asyncio.to_thread(has_composite, directory):
+                continue
+            queued += await jobs.enqueue(PartJob.of(JobKind.COMPOSITE, ref))
+        except (IntegrityError, JobError) as exc:
+            logger.error(
+                "session %s: part %d: composite not queued: %s",
+                ref.session_id,
+                left.layout.part,
+                exc,
+            )
+    if queued:
+        logger.warning("%d signed parts had no composite: queued", queued)
+    return queued
 
 
 class PartCloser:

@@ -87,10 +87,11 @@ async def test_sigkill_mid_call_keeps_what_was_recorded(tmp_path: Path, database
         assert video.times[0] < 1.0 and audio.start < 1.0
 
     # The next start marks the call interrupted (resumable), says why, and closes its
-    # recording: the open segments are chained as found and the manifest signed.
+    # recording: the open segments are chained as found and the manifest signed. It also
+    # queues the part's composite, which a stop lets finish.
     server = await start_serve(data_dir, port)
     server.send_signal(signal.SIGINT)
-    await server.wait()
+    assert await server.wait() == 0
     detail = await database.get_session(started.id)
     assert str(detail.session.status) == "interrupted"
     assert detail.session.end_reason == "server restarted"
@@ -104,3 +105,7 @@ async def test_sigkill_mid_call_keeps_what_was_recorded(tmp_path: Path, database
         manifest["interrupted"]["recovered"]
     )
     assert set(manifest["interrupted"]["empty"]) == empty
+    # The composite of the interrupted part, chained and signed with it.
+    assert manifest["composite"]["file"] == "composite.mp4", manifest.get("composite")
+    chained = {entry["file"] for entry in manifest["chain"]["entries"]}
+    assert {"composite.mp4", "composite.vtt"} <= chained
