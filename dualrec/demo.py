@@ -20,6 +20,7 @@ from storage import Database
 from synthetic import AGENT_LOOK, KIOSK_LOOK
 
 from .app import CENTRE, DATABASE, RUNNER_OPTIONS, create_app
+from .demo_inspection import format_inspection, inspection_summary
 from .settings import Settings
 
 
@@ -105,8 +106,9 @@ async def run_demo(
             await job
         composite = (await asyncio.to_thread(signed_manifest, directory)).get("composite")
         composite_s = time.monotonic() - hung_up
-        progress("composite made, verifying again")
+        progress("composite made and the call inspected, verifying again")
         report = await asyncio.to_thread(verify_recording, directory, trusted)
+        inspected = await asyncio.to_thread(inspection_summary, directory)
     finally:
         await runner.cleanup()
     data = summary(
@@ -130,6 +132,7 @@ async def run_demo(
             "ready_after_hangup_s": round(composite_s, 2),
         }
     )
+    data["inspection"] = inspected
     return data
 
 
@@ -201,6 +204,8 @@ def format_summary(data: dict[str, Any]) -> str:
             f"composite    {c['file']} ({c['duration_s']:.1f} s, {c['chapters']} chapters, "
             f"{c['ready_after_hangup_s']:.2f} s after hang-up)"
         )
+    if data.get("inspection"):
+        lines += format_inspection(data["inspection"])
     if data.get("nodes"):
         from .demo_nodes import format_nodes
 

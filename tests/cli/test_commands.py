@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from dualrec.demo import format_summary
+
 
 def dualrec(
     *args: str, check: bool = True, stdin: str | None = None
@@ -65,6 +67,24 @@ def test_demo_runs_a_complete_session(demo: dict[str, Any]) -> None:
     assert all(Path(f).is_file() for f in demo["files"])
     # Progress went to stderr while it ran.
     assert "step completed" in demo["stderr"]
+
+
+def test_demo_inspects_its_call_and_prints_the_verdicts(demo: dict[str, Any]) -> None:
+    inspection = demo["inspection"]
+    assert inspection is not None and Path(inspection["file"]).is_file()
+    # The synthetic cameras show colours, not faces: the face checks fail, and say why.
+    assert inspection["verdict"] == "fail" and "customer_face" in inspection["failed"]
+    assert 0 <= inspection["score"] <= 59
+    findings = [f for step in inspection["steps"] for f in step["findings"]]
+    faces = [f for f in findings if f["check"] == "customer_face"]
+    assert faces and all(f["note"] == "synthetic camera: no face to find" for f in faces)
+    # What the call did do is not flagged: evidence, signature, both parties heard.
+    assert not {f["check"] for f in findings} & {"evidence", "signature"}
+    assert inspection["part"] == []
+    text = format_summary(demo)
+    assert f"inspection   FAIL, score {inspection['score']:.0f}" in text
+    assert "customer_face" in text and "(synthetic camera: no face to find)" in text
+    assert inspection["file"] in text
 
 
 def copy_recording(demo: dict[str, Any], tmp_path: Path) -> Path:
