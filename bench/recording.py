@@ -54,7 +54,7 @@ def server_args(build: str, data_dir: Path, port: int) -> list[str]:
     """The server's command line."""
     if build == "dualrec":
         return ["-m", "dualrec", "serve", "--data-dir", str(data_dir), "--port", str(port),
-                "--segment-seconds", "10"]  # fmt: skip
+                "--segment-seconds", "10", "--init"]  # fmt: skip
     return ["-m", "bench.plain_server", "--data-dir", str(data_dir), "--port", str(port)]
 
 

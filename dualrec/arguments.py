@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from common import Language, Role
 
-DESCRIPTION = "dualrec: serve, demo, kiosk, verify, credentials and db."
+from .options import BY_NAME, OPTIONS, Kind
+
+DESCRIPTION = "dualrec: init, serve, demo, kiosk, verify, credentials and db."
 #: The command functions, by name (``dualrec.cli`` has them).
 Commands = Mapping[str, Callable[[argparse.Namespace], int]]
 LANGUAGES = [language.value for language in Language]
 STAFF_ROLES = sorted(role.value for role in Role.staff())
+#: Settings a worker has no flag for (it does not listen, nor make a data folder).
+NOT_WORKER = {"host", "port", "tls_cert", "tls_key", "trusted_proxies", "drain_grace_s", "init"}
+_TYPES = {Kind.INT: int, Kind.NUMBER: float, Kind.PATH: Path}
+
+
+def setting_flags(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
+    """The flags of these settings (dualrec.options), and ``--config``; each defaults to
+    None, "not given", so that the file and the environment may set it."""
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="settings file (DUALREC_CONFIG; default "
+        "DATA_DIR/dualrec.toml if there)"
+    )  # fmt: skip
+    for name in names:
+        option = BY_NAME[name]
+        text = f"{option.meaning} ({option.env})".replace("%", "%%")
+        flags = (option.flag, *option.aliases)
+        if option.kind is Kind.BOOL:
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, help=text)
+        elif option.kind is Kind.LIST:
+            parser.add_argument(*flags, dest=name, action="append", help=text + ", repeatable")
+        else:
+            kind = _TYPES.get(option.kind, str)
+            choices = list(option.choices) or None
+            parser.add_argument(*flags, dest=name, type=kind, choices=choices, help=text)
 
 
 def build_parser(commands: Commands) -> argparse.ArgumentParser:
@@ -21,66 +47,18 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", type=Path, help="database and recordings (default ./var)")
-        p.add_argument("--database-url", help="e.g. postgresql://user@host/db (default SQLite)")
+        setting_flags(p, ("data_dir", "database_url"))
+
+    init = sub.add_parser("init", help="make a data folder: keys, database, marker")
+    data_options(init)
+    init.set_defaults(func=commands["cmd_init"])
 
     serve = sub.add_parser("serve", help="run the server")
-    data_options(serve)
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8080)")
-    serve.add_argument("--segment-seconds", type=float, help="recording segment length (10)")
-    serve.add_argument(
-        "--timezone", help="IANA time zone burned into composites (default Asia/Shanghai)"
-    )
-    serve.add_argument("--tts-speed", type=int, help="announcement speed, words a minute (175)")
-    serve.add_argument(
-        "--s3-bucket", help="store recordings in this Object Lock bucket (or DUALREC_S3_BUCKET)"
-    )
-    serve.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (default AWS)")
-    serve.add_argument(
-        "--redis-url", help="run as one of several nodes sharing this Redis (needs PostgreSQL)"
-    )
-    serve.add_argument("--node-id", help="this node's name among several (default host:port)")
-    serve.add_argument(
-        "--stun-url", action="append", dest="stun_urls", help="a STUN server (repeatable)"
-    )
-    serve.add_argument(
-        "--turn-url", action="append", dest="turn_urls", help="a TURN server (repeatable)"
-    )
-    serve.add_argument(
-        "--turn-secret", help="the TURN servers' shared secret (better: DUALREC_TURN_SECRET)"
-    )
-    serve.add_argument("--turn-ttl", type=int, dest="turn_ttl_s", help="TURN credentials' life (s)")
-    serve.add_argument(
-        "--ice-transport-policy", choices=["all", "relay"], help="relay: media only via TURN"
-    )
-    serve.add_argument(
-        "--drain-seconds",
-        type=float,
-        dest="drain_grace_s",
-        help="on SIGTERM, how long live calls may go on before they move to another node (30)",
-    )
-    serve.add_argument(
-        "--log-format", choices=["text", "json"], help="log lines as text or JSON (text)"
-    )
-    serve.add_argument(
-        "--metrics-token",
-        help="bearer token for scraping /metrics (better: DUALREC_METRICS_TOKEN, unseen by ps)",
-    )
-    serve.add_argument("--tls-cert", type=Path, help="serve HTTPS: certificate chain (PEM)")
-    serve.add_argument("--tls-key", type=Path, help="serve HTTPS: its private key (PEM)")
-    serve.add_argument(
-        "--trusted-proxy",
-        action="append",
-        dest="trusted_proxies",
-        metavar="ADDR",
-        help="believe X-Forwarded-* from this proxy address or network (repeatable)",
-    )
+    setting_flags(serve, [option.name for option in OPTIONS])
     serve.set_defaults(func=commands["cmd_serve"])
 
     worker = sub.add_parser("worker", help="do post-call jobs (composites, shipping) from Redis")
-    data_options(worker)
-    worker.add_argument("--redis-url", required=True, help="the Redis the nodes queue jobs on")
+    setting_flags(worker, [option.name for option in OPTIONS if option.name not in NOT_WORKER])
     worker.add_argument("--queue", help="the job queue's name (default dualrec-jobs)")
     worker.add_argument(
         "--metrics-port",

@@ -1,4 +1,4 @@
-"""The ``dualrec`` command: serve, demo, kiosk, verify, credentials and db."""
+"""The ``dualrec`` command: init, serve, demo, kiosk, verify, credentials and db."""
 
 from __future__ import annotations
 
@@ -21,34 +21,10 @@ from .settings import Settings, SettingsError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_environment().with_changes(
-        data_dir=getattr(args, "data_dir", None),
-        database_url=getattr(args, "database_url", None),
-        host=getattr(args, "host", None),
-        port=getattr(args, "port", None),
-        segment_s=getattr(args, "segment_seconds", None),
-        timezone=getattr(args, "timezone", None),
-        tts_speed_wpm=getattr(args, "tts_speed", None),
-        s3_bucket=getattr(args, "s3_bucket", None),
-        s3_endpoint=getattr(args, "s3_endpoint", None),
-        log_format=getattr(args, "log_format", None),
-        metrics_token=getattr(args, "metrics_token", None),
-        stun_urls=tuple(getattr(args, "stun_urls", None) or ()) or None,
-        turn_urls=tuple(getattr(args, "turn_urls", None) or ()) or None,
-        turn_secret=getattr(args, "turn_secret", None),
-        turn_ttl_s=getattr(args, "turn_ttl_s", None),
-        ice_transport_policy=getattr(args, "ice_transport_policy", None),
-        redis_url=getattr(args, "redis_url", None),
-        node_id=getattr(args, "node_id", None),
-        drain_grace_s=getattr(args, "drain_grace_s", None),
-        tls_cert=getattr(args, "tls_cert", None),
-        tls_key=getattr(args, "tls_key", None),
-        trusted_proxies=_tuple(getattr(args, "trusted_proxies", None)),
-    )
+    """The settings of the file, the environment and this command's flags, in one step."""
+    from .config import load_settings
 
-
-def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
-    return None if values is None else tuple(values)
+    return load_settings(vars(args), os.environ)
 
 
 def _progress_printer() -> tuple[float, Callable[[str], None]]:
@@ -61,6 +37,15 @@ def _progress_printer() -> tuple[float, Callable[[str], None]]:
     return began, progress
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Make a data folder (keys, database schema, marker) and say what was made."""
+    from .datafolder import initialise
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    print("\n".join(asyncio.run(initialise(_settings(args)))))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
     from aiohttp import web
@@ -69,9 +54,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dualrec.tls import server_tls
     from observability import configure_logging
 
+    from .datafolder import check_data_folder, initialise
+
     settings = _settings(args)
     settings.check_cluster()
     tls = server_tls(settings)
+    if settings.init:
+        asyncio.run(initialise(settings, schema=False))  # the app upgrades the schema
+    check_data_folder(settings)
     configure_logging(settings.log_level, settings.log_format, settings.node_name)
     # With JSON logs, aiohttp's "Running on" banner is a log line too, not bare stdout.
     banner = logging.getLogger("dualrec").info if settings.log_format == "json" else print
@@ -86,9 +76,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Do post-call jobs from Redis until SIGTERM (which lets the job under way finish)."""
     from jobs import QUEUE_NAME
 
+    from .datafolder import check_data_folder
     from .jobs_setup import run_worker
 
     settings = _settings(args)
+    if settings.redis_url is None:
+        raise SettingsError("dualrec worker needs the nodes' Redis: --redis-url (redis_url)")
+    check_data_folder(settings, command="worker")
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -98,9 +92,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """One complete double-recorded session, printed as a summary."""
+    from .datafolder import initialise
     from .demo import DemoFailed, format_summary, run_demo
+    from .launcher import dualrec_command
 
     settings = _settings(args)
+    asyncio.run(initialise(settings, schema=False))  # the demo's own folder
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _, progress = _progress_printer()
     run = run_demo
@@ -117,6 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except DemoFailed as exc:
         print(f"dualrec demo: {exc}", file=sys.stderr)
         return 1
+    data["command"] = dualrec_command()
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_summary(data))
     return 0 if data["verified"] else 1
 
@@ -351,6 +349,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The command line, each command carried out by its ``cmd_*`` function here."""
     commands = (
+        cmd_init,
         cmd_serve,
         cmd_worker,
         cmd_demo,

@@ -213,12 +213,16 @@ def format_summary(data: dict[str, Any]) -> str:
     lines.append(f"total        {data['elapsed_s']:.1f} s")
     if data.get("accounts"):
         database = f" --database-url {data['database_url']}" if data.get("database_url") else ""
+        command = data.get("command", "dualrec")
         lines += [
             "",
             "To look at it in the browser, start the server on the same data:",
-            f"  dualrec serve --data-dir {data['data_dir']}{database}",
+            f"  {command} serve --data-dir {data['data_dir']}{database}",
             "and sign in at http://127.0.0.1:8080/console/login as",
         ]
+        if command.endswith("/dualrec"):  # not on the PATH: its virtual env is not active
+            activate = command.removesuffix("dualrec") + "activate"
+            lines.insert(-1, f"(or `. {activate}` first, which puts `dualrec` on the PATH)")
         for account in data["accounts"]:
             if "password" in account:
                 lines.append(

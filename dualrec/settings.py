@@ -1,4 +1,8 @@
-"""The one place where configuration is read: command line and environment."""
+"""The server's settings: one frozen ``Settings``, validated as a whole.
+
+They are read from the configuration file, the environment and the flags by
+``dualrec.config``, whose names for each field are in ``dualrec.options``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class SettingsError(ValueError):
-    """A setting that makes no sense (an unknown time zone, say)."""
+    """A setting that makes no sense (an unknown time zone, say), naming the fields at fault."""
+
+    def __init__(self, message: str, *fields: str) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 @dataclass(frozen=True)
@@ -80,31 +88,51 @@ class Settings:
     #: The reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are
     #: believed; empty: nobody's (see dualrec/proxies.py).
     trusted_proxies: tuple[str, ...] = ()
+    #: ``dualrec serve``: make the data folder if it is not one yet (as ``dualrec init``).
+    init: bool = False
 
     def __post_init__(self) -> None:
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise SettingsError(f"unknown time zone {self.timezone!r}") from exc
+            raise SettingsError(f"unknown time zone {self.timezone!r}", "timezone") from exc
         _check_ice(self)
         if self.s3_endpoint is not None and "@" in urlsplit(self.s3_endpoint).netloc:
             # Credentials in the URL would end up in reprs and logs.
-            raise SettingsError("the S3 endpoint must not hold credentials; use AWS_* variables")
+            raise SettingsError(
+                "the S3 endpoint must not hold credentials; use AWS_* variables", "s3_endpoint"
+            )
         if not 0 <= self.database_retry_s < float("inf"):
-            raise SettingsError(f"database_retry_s must be >= 0, got {self.database_retry_s}")
+            raise SettingsError(
+                f"database_retry_s must be >= 0, got {self.database_retry_s}", "database_retry_s"
+            )
         if self.s3_retry_max_s <= 0:
-            raise SettingsError(f"s3_retry_max_s must be positive, got {self.s3_retry_max_s}")
+            raise SettingsError(
+                f"s3_retry_max_s must be positive, got {self.s3_retry_max_s}", "s3_retry_max_s"
+            )
         if self.log_format not in ("text", "json"):
-            raise SettingsError(f"log_format must be text or json, got {self.log_format!r}")
+            raise SettingsError(
+                f"log_format must be text or json, got {self.log_format!r}", "log_format"
+            )
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(
+                f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}",
+                "log_level",
+            )
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise SettingsError("HTTPS needs both tls_cert and tls_key (--tls-cert, --tls-key)")
+            raise SettingsError(
+                "HTTPS needs both tls_cert and tls_key (--tls-cert, --tls-key)",
+                "tls_cert",
+                "tls_key",
+            )
         for proxy in self.trusted_proxies:
             try:
                 ip_network(proxy, strict=False)
             except ValueError:
                 raise SettingsError(
                     f"trusted proxy {proxy!r} is not an IP address or network (10.1.0.10, "
-                    "10.1.0.0/24)"
+                    "10.1.0.0/24)",
+                    "trusted_proxies",
                 ) from None
 
     @property
@@ -127,7 +155,9 @@ class Settings:
         if self.redis_url is not None and self.database.startswith("sqlite"):
             raise SettingsError(
                 "several nodes (--redis-url) share one PostgreSQL database: give "
-                "--database-url postgresql://...; the embedded SQLite file belongs to one process"
+                "--database-url postgresql://...; the embedded SQLite file belongs to one process",
+                "redis_url",
+                "database_url",
             )
 
     @property
@@ -148,68 +178,16 @@ class Settings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Defaults overridden by ``DUALREC_*`` environment variables."""
-        env = os.environ if environ is None else environ
-        settings = cls()
-        if "DUALREC_DATA_DIR" in env:
-            settings = replace(settings, data_dir=Path(env["DUALREC_DATA_DIR"]))
-        if "DUALREC_DATABASE_URL" in env:
-            settings = replace(settings, database_url=env["DUALREC_DATABASE_URL"])
-        if "DUALREC_LOG_LEVEL" in env:
-            settings = replace(settings, log_level=env["DUALREC_LOG_LEVEL"])
-        if "DUALREC_LOG_FORMAT" in env:
-            settings = replace(settings, log_format=env["DUALREC_LOG_FORMAT"])
-        settings = replace(settings, **_ice_environment(env))
-        if env.get("DUALREC_METRICS_TOKEN", "").strip():
-            settings = replace(settings, metrics_token=env["DUALREC_METRICS_TOKEN"].strip())
-        if "DUALREC_REDIS_URL" in env:
-            settings = replace(settings, redis_url=env["DUALREC_REDIS_URL"])
-        if "DUALREC_NODE_ID" in env:
-            settings = replace(settings, node_id=env["DUALREC_NODE_ID"])
-        cert, key = (env.get(name, "").strip() for name in ("DUALREC_TLS_CERT", "DUALREC_TLS_KEY"))
-        if cert or key:  # both at once: one alone is refused
-            tls_cert, tls_key = (Path(path) if path else None for path in (cert, key))
-            settings = replace(settings, tls_cert=tls_cert, tls_key=tls_key)
-        if "DUALREC_TRUSTED_PROXIES" in env:
-            proxies = (p.strip() for p in env["DUALREC_TRUSTED_PROXIES"].split(","))
-            settings = replace(settings, trusted_proxies=tuple(p for p in proxies if p))
-        if "DUALREC_TIMEZONE" in env:
-            settings = replace(settings, timezone=env["DUALREC_TIMEZONE"])
-        if "DUALREC_DATABASE_RETRY_S" in env:
-            retry_s = env["DUALREC_DATABASE_RETRY_S"]
-            try:
-                seconds = float(retry_s)
-            except ValueError:
-                raise SettingsError(
-                    f"DUALREC_DATABASE_RETRY_S is not a number: {retry_s!r}"
-                ) from None
-            settings = replace(settings, database_retry_s=seconds)
-        s3: dict[str, Any] = {
-            field: env[name] for field, name in _S3_ENVIRONMENT.items() if env.get(name, "").strip()
-        }
-        if "s3_keep_local" in s3:
-            s3["s3_keep_local"] = _flag(s3["s3_keep_local"], _S3_ENVIRONMENT["s3_keep_local"])
-        if "s3_retry_max_s" in s3:
-            try:
-                s3["s3_retry_max_s"] = float(s3["s3_retry_max_s"])
-            except ValueError:
-                raise SettingsError("DUALREC_S3_RETRY_MAX_S must be a number of seconds") from None
-        if "DUALREC_RETENTION_POLICY" in env:
-            s3["retention_policy"] = Path(env["DUALREC_RETENTION_POLICY"])
-        return replace(settings, **s3) if s3 else settings
+        """Defaults overridden by ``DUALREC_*`` environment variables (no file, no flags)."""
+        from .config import load_settings
+
+        return load_settings(environ=os.environ if environ is None else environ, use_file=False)
 
 
-#: Settings field -> the environment variable it is read from.
-_S3_ENVIRONMENT = {
-    "s3_bucket": "DUALREC_S3_BUCKET",
-    "s3_endpoint": "DUALREC_S3_ENDPOINT",
-    "s3_region": "DUALREC_S3_REGION",
-    "s3_prefix": "DUALREC_S3_PREFIX",
-    "s3_sse": "DUALREC_S3_SSE",
-    "s3_kms_key_id": "DUALREC_S3_KMS_KEY_ID",
-    "s3_keep_local": "DUALREC_S3_KEEP_LOCAL",
-    "s3_retry_max_s": "DUALREC_S3_RETRY_MAX_S",
-}
+#: The log levels ``log_level`` may name.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: The fields of the STUN/TURN settings, checked together.
+ICE_FIELDS = ("stun_urls", "turn_urls", "turn_secret", "turn_ttl_s", "ice_transport_policy")
 
 
 def _check_ice(settings: Settings) -> None:
@@ -231,32 +209,4 @@ def _check_ice(settings: Settings) -> None:
                 settings.ice_transport_policy,
             )
         except IceConfigError as exc:
-            raise SettingsError(str(exc)) from None
-
-
-def _ice_environment(env: Mapping[str, str]) -> dict[str, Any]:
-    """The STUN/TURN settings of DUALREC_STUN_URLS, _TURN_URLS (comma-separated),
-    _TURN_SECRET, _TURN_TTL_S and _ICE_TRANSPORT_POLICY."""
-    found: dict[str, Any] = {}
-    for name, key in (("DUALREC_STUN_URLS", "stun_urls"), ("DUALREC_TURN_URLS", "turn_urls")):
-        if name in env:
-            found[key] = tuple(u.strip() for u in env[name].split(",") if u.strip())
-    if env.get("DUALREC_TURN_SECRET", "").strip():
-        found["turn_secret"] = env["DUALREC_TURN_SECRET"].strip()
-    if "DUALREC_TURN_TTL_S" in env:
-        try:
-            found["turn_ttl_s"] = int(env["DUALREC_TURN_TTL_S"])
-        except ValueError:
-            raise SettingsError("DUALREC_TURN_TTL_S must be a whole number of seconds") from None
-    if "DUALREC_ICE_TRANSPORT_POLICY" in env:
-        found["ice_transport_policy"] = env["DUALREC_ICE_TRANSPORT_POLICY"].strip()
-    return found
-
-
-def _flag(value: str, name: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {value!r}")
+            raise SettingsError(str(exc), *ICE_FIELDS) from None

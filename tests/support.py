@@ -52,6 +52,7 @@ async def start_serve(
             str(port),
             "--segment-seconds",
             "3",
+            "--init",  # a fresh folder is made a data folder; a made one is kept as it is
             *extra,
             stdout=sink,
             stderr=asyncio.subprocess.STDOUT if output is not None else sink,

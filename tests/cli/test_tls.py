@@ -104,7 +104,7 @@ async def _start_tls_serve(
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "dualrec", "serve", "--data-dir", str(data_dir),
             "--port", str(port), "--tls-cert", str(made.cert), "--tls-key", str(made.key),
-            stdout=out, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            "--init", stdout=out, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

@@ -1,5 +1,5 @@
 """``dualrec worker`` as an operator runs it: it takes jobs until SIGTERM, then exits 0;
-without the nodes' signing key it refuses to start, saying why."""
+on a folder that is not a data folder (no signing key) it refuses to start, saying why."""
 
 from __future__ import annotations
 
@@ -56,5 +56,5 @@ async def test_the_worker_refuses_to_sign_with_a_key_of_its_own(
     out = tmp_path / "worker.out"
     worker = processes.start(*worker_args(jobs_redis, tmp_path / "empty"), log=out)
     assert await asyncio.to_thread(worker.wait, WAIT_S) == 2
-    assert "no signing key at" in out.read_text("utf-8")
+    assert "is not a dualrec data folder (no keys" in out.read_text("utf-8")
     assert not (tmp_path / "empty" / "keys").exists()
