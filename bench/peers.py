@@ -2,13 +2,15 @@
 
 Decoding 32 received streams would load the machine under test, so each client
 receiver gets a ``media.tap.ReceiverTap`` (installed right after ``addTrack``, before
-the connection starts) whose frame callback only counts.
+the connection starts) whose frame callback only counts. ``CountingClient`` also notes
+when each message arrived, so pairing (accept → matched) is timed from the clients' side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 
 import aiohttp
@@ -16,7 +18,9 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from media.tap import EncodedFrame, ReceiverTap
-from signaling import Answer, Hangup, Message, Offer, SignalingClient
+from signaling import Accept, Answer, Hangup, Matched, Message, Offer, SignalingClient
+
+from .loop_tracks import LOOP_S
 
 
 def count_received(pc: RTCPeerConnection, counts: dict[str, int]) -> list[ReceiverTap]:
@@ -75,15 +79,49 @@ class StartGate:
             self._event.set()
 
 
+#: After a whole loop, how long a keyframe may take to reach the server.
+KEYFRAME_MARGIN_S = 0.3
+
+
+class StampedHistory(list[Message]):
+    """A client's history that notes when each message arrived, and signals each type."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Unix time of each message's arrival, in the order of the list.
+        self.times: list[float] = []
+        #: Set once a message of that type (``Message.type``) has arrived.
+        self.seen: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def append(self, message: Message) -> None:
+        """Keep ``message`` with its arrival time."""
+        self.times.append(time.time())
+        super().append(message)
+        self.seen[message.type].set()
+
+    def first_at(self, kind: type[Message]) -> float | None:
+        """When the first message of ``kind`` arrived."""
+        return next((t for m, t in zip(self, self.times, strict=True) if isinstance(m, kind)), None)
+
+
 class CountingClient(SignalingClient):
-    """A dualrec client that taps its receivers, stamps its hang-up and can wait at a gate."""
+    """A dualrec client that taps its receivers, stamps its accept, its matched and its
+    hang-up, and can wait at a gate."""
 
     def __init__(self, url: str, role: str, token: str, gate: StartGate | None = None) -> None:
         super().__init__(url, role, token)
+        self.history: StampedHistory = StampedHistory()
         self.gate = gate
         self.arrived = False
         self.hangup_at: float | None = None
+        #: When the last ``accept`` before ``matched`` left (an agent may be refused first).
+        self.accepted_at: float | None = None
         self.taps: list[ReceiverTap] = []
+
+    @property
+    def matched_at(self) -> float | None:
+        """When the first ``matched`` arrived."""
+        return self.history.first_at(Matched)
 
     async def negotiate(self, tracks: Sequence[MediaStreamTrack]) -> None:
         """Open the peer connection as the base client does, with counting taps."""
@@ -100,13 +138,21 @@ class CountingClient(SignalingClient):
         """Send, noting when the hang-up left."""
         if isinstance(message, Hangup):
             self.hangup_at = time.time()
+        elif isinstance(message, Accept) and self.matched_at is None:
+            self.accepted_at = time.time()
         await super().send(message)
 
     async def pause(self, seconds: float) -> None:
-        """The scripted agent's first pause (media flowing) waits at the gate first."""
+        """The scripted agent's first pause (media flowing) waits at the gate first, and
+        lasts until a keyframe has been sent."""
         if self.gate is not None and not self.arrived:
             self.arrived = True
+            media_at = time.time()
             await self.gate.arrive()
+            # The first step takes a still of the customer, which needs a keyframe, and the
+            # pre-encoded video has one only at each loop start: short calls paired one by
+            # one (bench.nodes) would otherwise ask before the last call's first keyframe.
+            seconds = max(seconds, media_at + LOOP_S + KEYFRAME_MARGIN_S - time.time())
         await super().pause(seconds)
 
 
