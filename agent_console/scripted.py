@@ -25,7 +25,9 @@ from signaling import (
     Hangup,
     Matched,
     PeerReconnecting,
+    QueueChanges,
     QueueState,
+    QueueView,
     ServerRefused,
     SessionEnded,
     SignalingClient,
@@ -80,6 +82,8 @@ class ScriptedAgent:
         self.reconnections = 0
         #: The last workflow state the server sent.
         self._latest: WorkflowState | None = None
+        #: The queue as this agent was told it (``queue``, then ``queue_changes``).
+        self.queue = QueueView()
 
     async def run(self) -> AgentResult:
         """Take one call from the queue and see it through to hang-up."""
@@ -219,8 +223,7 @@ class ScriptedAgent:
         """Accept the head of the queue; another agent may be quicker, then wait again."""
         client = self.client
         while True:
-            queue = await client.expect(QueueState, timeout=600.0)
-            if not queue.waiting:
+            if not await self._queue_update():
                 continue
             await client.send(Accept())
             try:
@@ -228,6 +231,23 @@ class ScriptedAgent:
             except ServerRefused as exc:
                 if exc.error.code != "out_of_order":
                     raise
+
+    async def _queue_update(self) -> bool:
+        """Apply the next ``queue`` or ``queue_changes`` to ``self.queue``: anyone waiting?"""
+        async with asyncio.timeout(600.0):
+            while True:
+                message = await self.client.next_message(timeout=600.0)
+                if isinstance(message, Error):
+                    raise ServerRefused(message)
+                if isinstance(message, QueueState | QueueChanges):
+                    break
+        try:
+            self.queue.apply(message)
+        except ValueError as exc:
+            # Not what the server holds (a bug): ask for the head; the server knows.
+            logger.warning("the queue as told does not add up: %s", exc)
+            return True
+        return bool(self.queue.offers)
 
     async def _wait_for_media(self, timeout: float = 20.0) -> None:
         async with asyncio.timeout(timeout):

@@ -28,6 +28,7 @@ from .protocol import (
     PeerReconnecting,
     Presence,
     PushDocument,
+    QueueChanges,
     QueuePosition,
     QueueState,
     RequestService,
@@ -37,6 +38,7 @@ from .protocol import (
     WorkflowState,
     parse_message,
 )
+from .queue_changes import QueueView
 
 __all__ = [
     "CLIENT_MESSAGES",
@@ -62,8 +64,10 @@ __all__ = [
     "Presence",
     "ProtocolError",
     "PushDocument",
+    "QueueChanges",
     "QueuePosition",
     "QueueState",
+    "QueueView",
     "RequestService",
     "Resume",
     "ServerRefused",

@@ -9,6 +9,7 @@ from typing import Any
 
 from .errors import OutOfOrder, SignalingError
 from .protocol import QueuePosition, QueueState
+from .queue_feed import OfferFeed, Throttle
 from .roster import Roster
 from .session import LiveSession
 
@@ -21,6 +22,10 @@ class WaitingQueue:
 
     def __init__(self) -> None:
         self._waiting: list[LiveSession] = []
+        #: Announcements of the queue, at most a few a second however often it changes.
+        self.throttle = Throttle()
+        #: What the available agents were last told of it.
+        self.feed = OfferFeed()
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -62,6 +67,10 @@ class WaitingQueue:
         raise SignalingError(f'offer "{offer_id[:40]}" is not waiting (taken, or left)')
 
     async def announce(self, roster: Roster, handling: HandlingTimes) -> None:
+        """The queue changed: announce it now, or with the rest of a burst of changes."""
+        await self.throttle.request(lambda: self._announce_now(roster, handling))
+
+    async def _announce_now(self, roster: Roster, handling: HandlingTimes) -> None:
         """Tell each waiting kiosk its place and likely wait, and free agents the queue."""
         waiting, working = list(self._waiting), roster.working()
         for position, session in enumerate(waiting, start=1):
@@ -72,7 +81,7 @@ class WaitingQueue:
                 estimated_wait_s=handling.estimated_wait_s(position, working),
             )
             await roster.tell([session.kiosk], update)
-        await roster.tell(list(roster.free_agents()), self.state())
+        await self.feed.publish(roster, self.state().waiting)
 
     def state(self) -> QueueState:
         """The waiting customers, as available agents see them (offers only)."""

@@ -3,8 +3,8 @@
 This node keeps its own waiting sessions (it owns them: their kiosks' sockets are here)
 and mirrors each into the shared queue, where agents on any node claim them. What kiosks
 and agents are told is read from the shared queue, at most a few times a second however
-often it changes, and an agent is sent the offers only when they differ from what it
-was last sent.
+often it changes (``signaling.queue_feed``): an agent is sent the whole queue once, then
+only what changed, whichever node the change came from.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ from .roster import Roster
 from .session import LiveSession
 
 logger = logging.getLogger(__name__)
-
-#: The shortest time between two announcements of the queue by this node (seconds).
-ANNOUNCE_EVERY_S = 0.25
 
 
 def queue_entry(session: LiveSession, node: str, *, front: bool) -> QueueEntry:
@@ -57,12 +54,8 @@ class NodeQueue(WaitingQueue):
         self.shared, self.node = shared, node
         #: The shared queue as last read.
         self._entries: list[QueueEntry] = []
-        #: The offer ids each free agent (by connection id) was last sent.
-        self._sent: dict[str, list[str]] = {}
-        self._pending: asyncio.Task[None] | None = None
         #: Told of each failure to read the shared queue (metrics).
         self.on_error: Callable[[str], None] = lambda operation: None
-        self._again = False
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -98,27 +91,13 @@ class NodeQueue(WaitingQueue):
     def take(self, offer_id: str | None) -> LiveSession:
         raise OutOfOrder("accept", "offers are claimed from the shared queue")
 
-    async def announce(self, roster: Roster, handling: HandlingTimes) -> None:
-        """Announce soon: changes that come in a burst are announced once."""
-        if self._pending is not None and not self._pending.done():
-            self._again = True
-            return
-        self._pending = asyncio.create_task(self._announce(roster, handling))
-
-    async def _announce(self, roster: Roster, handling: HandlingTimes) -> None:
-        while True:
-            self._again = False
-            await asyncio.sleep(ANNOUNCE_EVERY_S)
-            try:
-                await self._announce_now(roster, handling)
-            except Exception as exc:  # Redis away: the next change or heartbeat retries
-                self.on_error("queue announce")
-                logger.warning("announcing the queue failed: %s", exc)
-            if not self._again:
-                return
-
     async def _announce_now(self, roster: Roster, handling: HandlingTimes) -> None:
-        self._entries = await self.shared.waiting()
+        try:
+            self._entries = await self.shared.waiting()
+        except (RedisError, OSError) as exc:  # the next change or heartbeat retries
+            self.on_error("queue announce")
+            logger.warning("announcing the queue failed (Redis): %s", exc)
+            return
         places = {entry.session_id: n for n, entry in enumerate(self._entries, start=1)}
         working = roster.working()
         for session in self:
@@ -131,14 +110,7 @@ class NodeQueue(WaitingQueue):
                     estimated_wait_s=handling.estimated_wait_s(place, working),
                 )
                 await roster.tell([session.kiosk], update)
-        offers = [entry.offer_id for entry in self._entries]
-        free = list(roster.free_agents())
-        self._sent = {a.id: self._sent[a.id] for a in free if a.id in self._sent}
-        changed = [agent for agent in free if self._sent.get(agent.id) != offers]
-        if changed:
-            await roster.tell(changed, self.state())
-            for agent in changed:
-                self._sent[agent.id] = offers
+        await self.feed.publish(roster, self.state().waiting)
 
     def state(self) -> QueueState:
         now = time.time()

@@ -12,8 +12,7 @@ export const state = {
   link: "connecting",
   joined: null,
   presence: null,
-  queue: [],
-  queueAt: 0,
+  queue: [], // the offers, head first, each with `since` (performance.now() its wait began)
   call: null, // {sessionId, service, flow, peer, since}
   workflow: null, // the last workflow_state
   pending: null, // the workflow event sent and not yet answered

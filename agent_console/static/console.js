@@ -16,6 +16,11 @@ import { renderBanner, renderLink, renderPresence, renderQueue, tick } from "./w
 
 const LANG_KEY = "dualrec.console.lang";
 
+/** A queue entry as kept by the page: when its wait began, by this page's clock. */
+function received(entry) {
+  return { ...entry, since: performance.now() - 1000 * (Number(entry.waited_s) || 0) };
+}
+
 const HANDLERS = {
   joined(m) {
     state.joined = m;
@@ -30,9 +35,20 @@ const HANDLERS = {
     renderPresence();
     renderQueue();
   },
+  // The whole queue once (on becoming available), then only its changes (docs/protocol.md,
+  // "The queue, as agents see it").
   queue(m) {
-    state.queue = Array.isArray(m.waiting) ? m.waiting : [];
-    state.queueAt = performance.now();
+    state.queue = (Array.isArray(m.waiting) ? m.waiting : []).map(received);
+    renderQueue();
+  },
+  queue_changes(m) {
+    const removed = new Set(m.removed || []);
+    const list = state.queue.filter((entry) => !removed.has(entry.offer_id));
+    for (const added of m.added || []) {
+      const { position, ...entry } = added;
+      list.splice(position - 1, 0, received(entry));
+    }
+    state.queue = list;
     renderQueue();
   },
   matched(m) {

@@ -32,7 +32,7 @@ export function renderQueue() {
   $("queue-empty").hidden = !available || list.length > 0;
   $("queue-away").hidden = available || !state.joined;
   $("queue").hidden = list.length === 0;
-  const elapsed = (performance.now() - state.queueAt) / 1000;
+  const now = performance.now();
   rows.replaceChildren(
     ...list.map((entry, i) =>
       el(
@@ -41,7 +41,7 @@ export function renderQueue() {
         el("td", {}, i + 1),
         el("td", {}, el("strong", {}, serviceTitle(entry.service))),
         el("td", {}, entry.branch || "—"),
-        el("td", { class: "waited", dataset: { waited: entry.waited_s } }, clock(entry.waited_s + elapsed)),
+        el("td", { class: "waited", dataset: { since: entry.since } }, clock((now - entry.since) / 1000)),
         el("td", {}, acceptButton(entry.offer_id)),
       ),
     ),
@@ -59,9 +59,9 @@ function acceptButton(offerId) {
 
 /** Once a second: the queue's waiting times, the call's clock and the step's time left. */
 export function tick() {
-  const elapsed = (performance.now() - state.queueAt) / 1000;
+  const now = performance.now();
   for (const cell of document.querySelectorAll("#queue-rows td.waited")) {
-    cell.textContent = clock(Number(cell.dataset.waited) + elapsed);
+    cell.textContent = clock((now - Number(cell.dataset.since)) / 1000);
   }
   if (state.call) $("call-clock").textContent = clock((performance.now() - state.call.since) / 1000);
   const ws = state.workflow;

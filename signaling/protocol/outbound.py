@@ -43,6 +43,37 @@ class QueueState(Message):
 
 
 @dataclass(frozen=True)
+class QueueChanges(Message):
+    """What changed in the queue since the agent's last ``queue`` or ``queue_changes``.
+
+    An available agent is sent the whole queue once (``queue``), then only this: the
+    offers ``removed`` (their ids) and those ``added``, each with its ``position`` (1 =
+    head) in the queue after the change, in ascending order. Applied in that order
+    (remove, then insert each at its position) they turn the agent's list into the
+    queue as it now stands, ``length`` offers long.
+    """
+
+    type: ClassVar[str] = "queue_changes"
+    added: list[Any]
+    removed: list[Any]
+    length: int
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(offer_id, str) for offer_id in self.removed):
+            raise ValueError("removed must hold offer ids (strings)")
+        last = 0
+        for offer in self.added:
+            position = offer.get("position") if isinstance(offer, dict) else None
+            if not isinstance(offer, dict) or not isinstance(offer.get("offer_id"), str):
+                raise ValueError("each added offer must be an object with an offer_id")
+            if not isinstance(position, int) or isinstance(position, bool) or position <= last:
+                raise ValueError("added offers must have ascending positions from 1")
+            last = position
+        if last > self.length or self.length < 0:
+            raise ValueError(f"an added position ({last}) is past the length ({self.length})")
+
+
+@dataclass(frozen=True)
 class Matched(Message):
     """A kiosk and an agent are paired; both now send their offer."""
 

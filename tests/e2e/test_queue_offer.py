@@ -1,9 +1,9 @@
 """What an available agent is told of the queue: only what an offer needs (issue 12).
 
 Every available agent used to receive every waiting session's id and its kiosk's name.
-The entry an agent sees is exactly ``OFFER_FIELDS``: the service, the branch, the time
-waited and an opaque offer id (not the session id) that ``accept`` names; the
-supervisor's overview keeps more.
+The entry an agent sees is exactly ``OFFER_FIELDS`` (with its place, in ``queue_changes``):
+the service, the branch, the time waited and an opaque offer id (not the session id) that
+``accept`` names; the supervisor's overview keeps more.
 """
 
 from __future__ import annotations
@@ -42,13 +42,14 @@ async def test_an_agent_sees_only_what_an_offer_needs(server: RunningServer) -> 
         await next_of(kiosk, "joined")
         request = {"type": "request_service", "service": "card_opening", "language": "en"}
         await kiosk.send_json(request)
+        await next_of(agent, "queue")  # the whole queue, empty; then its changes
         while True:
-            queue = await next_of(agent, "queue")
-            waiting = queue["waiting"]
-            assert isinstance(waiting, list)
-            if waiting:
+            changes = await next_of(agent, "queue_changes")
+            added = changes["added"]
+            assert isinstance(added, list)
+            if added:
                 break
-    [entry] = waiting
-    assert set(entry) == OFFER_FIELDS, entry
+    [entry] = added
+    assert set(entry) == OFFER_FIELDS | {"position"}, entry
     sessions = await server.db.open_sessions()
     assert all(s.id not in json.dumps(entry) for s in sessions)

@@ -29,7 +29,7 @@ class RawSocket:
             frame = await asyncio.wait_for(self.ws.receive(), 10)
             assert frame.type == aiohttp.WSMsgType.TEXT, frame
             message: dict[str, object] = json.loads(frame.data)
-            if message["type"] not in ("queue", "queue_position", "presence"):
+            if message["type"] not in ("queue", "queue_changes", "queue_position", "presence"):
                 return message
 
     async def error(self, data: object) -> tuple[str, str]:

@@ -88,3 +88,30 @@ def test_bad_messages_name_the_problem(text: str, problem: str) -> None:
 def test_too_large() -> None:
     with pytest.raises(MessageTooLarge):
         parse_message('{"type": "hangup", "reason": "' + "x" * MAX_MESSAGE_BYTES + '"}')
+
+
+def test_every_message_type_is_documented() -> None:
+    from signaling.protocol import MESSAGE_TYPES
+
+    docs = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text("utf-8")
+    assert sorted(kind for kind in MESSAGE_TYPES if f"`{kind}`" not in docs) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ('"added": [], "removed": [5], "length": 0', "removed must hold offer ids"),
+        ('"added": [{"position": 1}], "removed": [], "length": 1', "must be an object with"),
+        ('"added": [{"offer_id": "a"}], "removed": [], "length": 1', "ascending positions"),
+        (
+            '"added": [{"offer_id": "a", "position": 2}, {"offer_id": "b", "position": 2}], '
+            '"removed": [], "length": 2',
+            "ascending positions",
+        ),
+        ('"added": [{"offer_id": "a", "position": 3}], "removed": [], "length": 2', "past the"),
+    ],
+)
+def test_bad_queue_changes_are_refused(changes: str, problem: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_message('{"type": "queue_changes", ' + changes + "}")
+    assert problem in str(info.value)
