@@ -12,6 +12,8 @@ segment plays on its own. All file I/O runs on one writer thread per session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import fractions
 import logging
 import queue
@@ -27,7 +29,8 @@ from common import sha256_file
 
 from .chain import ChainLog
 from .counts import DropReason, FrameCounts
-from .errors import RecordingError
+from .errors import IntegrityError, RecordingError
+from .space import SpaceReserve, is_disk_full
 from .tap import vp8_size
 from .timeline import PlacedFrame
 
@@ -127,8 +130,14 @@ class SessionRecorder:
         request_keyframe: Callable[[str], None],
         on_segment: Callable[[SegmentInfo], None],
         counts: FrameCounts | None = None,
+        space: SpaceReserve | None = None,
+        on_failure: Callable[[str], object] | None = None,
     ) -> None:
         self.directory = directory
+        #: The recordings disk's reserve and full state (none: not watched).
+        self.space = space
+        #: Called on the event loop, once, when the recording cannot go on (disk full).
+        self._on_failure = on_failure
         #: The server's frame totals (recorded, dropped before the start or a keyframe).
         self.counts = FrameCounts() if counts is None else counts
         self.segment_ms = int(segment_s * 1000)
@@ -147,6 +156,8 @@ class SessionRecorder:
         self.may_write: Callable[[], bool] = _always
         self._fenced = 0
         self.errors: list[str] = []
+        #: Why the recording stopped for good (the disk is full), else None.
+        self.failure: str | None = None
 
     @property
     def recording(self) -> bool:
@@ -243,17 +254,27 @@ class SessionRecorder:
         segments: dict[tuple[str, str], _Segment] = {}
         failed: set[tuple[str, str]] = set()
         try:
+            if self.space is not None and not self.space.ensure():
+                raise OSError(errno.ENOSPC, f"the recordings disk is full ({self.space.detail})")
             self.directory.mkdir(parents=True, exist_ok=True)
             # Each closed segment's hash enters the chain at once (see media.integrity).
             chain = self.chain = ChainLog(self.directory, self._session_id)
-        except OSError as exc:
+        except (OSError, IntegrityError) as exc:
             self.errors.append(f"cannot start the recording: {exc}")
             logger.error("recording %s cannot start: %s", self.directory.name, exc)
+            if is_disk_full(exc):
+                self._fail(segments, f"disk full: {exc}")
             while self._queue.get() is not None:
                 pass
             return
         while (item := self._queue.get()) is not None:
             command, key = item[0], item[1]
+            if self.failure is not None:
+                continue
+            if self.space is not None and self.space.full:
+                # Another recording found the disk full: this one cannot go on either.
+                self._fail(segments, f"disk full: {self.space.detail}")
+                continue
             if not self.may_write():
                 # This node may have been taken for dead (see cluster.nodes): the part is
                 # another node's to close now; nothing more is written to it.
@@ -272,16 +293,33 @@ class SessionRecorder:
                     size, digest = segment.close()
                     chain.add(segment.path.name, digest, size)
                     self._report(key, item, segment.path, size, digest)
-            except (av.FFmpegError, OSError, RecordingError) as exc:
-                # Keep the other tracks going; this track resumes at its next segment.
-                failed.add(key)
-                segments.pop(key, None)
+            except (av.FFmpegError, OSError, RecordingError, IntegrityError) as exc:
                 message = f"{key[0]} {key[1]}: {exc}"
                 logger.error("recording error in %s: %s", self.directory.name, message)
                 self.errors.append(message)
+                if is_disk_full(exc):
+                    self._fail(segments, f"disk full: {message}")
+                    continue
+                # Keep the other tracks going; this track resumes at its next segment.
+                failed.add(key)
+                segments.pop(key, None)
         for segment in segments.values():
             segment.container.close()
         # The chain stays open: the composite made after hang-up is chained too.
+
+    def _fail(self, segments: dict[tuple[str, str], _Segment], reason: str) -> None:
+        """The recording cannot go on: let the open segments go as they stand, say so."""
+        self.failure = reason
+        for segment in segments.values():
+            # The trailer may not fit: the segment stays readable up to its last cluster.
+            with contextlib.suppress(av.FFmpegError, OSError):
+                segment.container.close()
+        segments.clear()
+        if self.space is not None:
+            self.space.trip(reason)
+        logger.error("recording %s stopped: %s", self.directory.name, reason)
+        if self._on_failure is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_failure, reason)
 
     def _report(
         self, key: tuple[str, str], item: tuple[Any, ...], path: Path, size: int, digest: str

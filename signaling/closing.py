@@ -9,6 +9,7 @@ are post-call jobs (``jobs/``), queued here and done in this process or by worke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import MANIFEST_FILE, RecordingLayout
 from jobs import JobError, JobKind, JobQueue, PartJob
-from media import ChainLog, IntegrityError
+from media import ChainLog, IntegrityError, SessionRecorder
 from media.archive import close_archive, has_composite, sign_archive
 from media.recovery import recover_part
 from storage import Database, audit
@@ -31,6 +32,9 @@ from .evidence import EvidenceKeeper
 from .session import LiveSession
 
 logger = logging.getLogger(__name__)
+
+#: The recorder's errors a failed part's manifest keeps (the first ones).
+MAX_ERRORS = 20
 
 
 async def close_recording(
@@ -56,6 +60,25 @@ async def close_interrupted_part(
     directory = layout.directory(recordings_dir)
     if not directory.is_dir() or (directory / MANIFEST_FILE).is_file():
         return
+    await close_left_open(db, recordings_dir, layout, key, "interrupted")
+
+
+async def close_left_open(
+    db: Database,
+    recordings_dir: Path,
+    layout: RecordingLayout,
+    key: Ed25519PrivateKey,
+    why: str,
+    **details: Any,
+) -> None:
+    """Chain the part's segments left open as found, store their rows, sign the manifest.
+
+    ``why`` names the manifest's section that says so (``interrupted``: a crash;
+    ``failed``: the recording could not go on), with the session's end reason and
+    ``details``.
+    """
+    directory = layout.directory(recordings_dir)
+    session_id = layout.session_id
     found = await asyncio.to_thread(recover_part, directory, session_id)
     for segment in found.recovered:
         await db.save_recording_file(
@@ -74,17 +97,18 @@ async def close_interrupted_part(
             part=layout.part,
         )
     detail = await db.get_session(session_id)
-    interrupted: dict[str, Any] = {
+    section: dict[str, Any] = {
         "closed_at": datetime.now(UTC).isoformat(),
         "reason": detail.session.end_reason,
         "recovered": [segment.name for segment in found.recovered],
         "empty": list(found.empty),
-    }
-    manifest = session_manifest(detail, layout.part) | {"interrupted": interrupted}
+    } | details
+    manifest = session_manifest(detail, layout.part) | {why: section}
     await sign_archive(directory, manifest, found.chain, key)
     logger.warning(
-        "session %s: interrupted part %d closed (%d open segments chained, %d empty)",
+        "session %s: %s part %d closed (%d open segments chained, %d empty)",
         session_id,
+        why,
         layout.part,
         len(found.recovered),
         len(found.empty),
@@ -168,8 +192,11 @@ class PartCloser:
             terminal = step.name if step.terminal else None
             await audit.note_session_facts(self.db, session.id, session.context.to_dict(), terminal)
         if session.relay is not None and session.t0 is not None:
-            chain = session.relay.recorder.chain
-            await self.close(session.recording_ref(), chain)
+            recorder = session.relay.recorder
+            if recorder.errors:
+                await self.close_failed(session.recording_ref(), recorder)
+            else:
+                await self.close(session.recording_ref(), recorder.chain)
         return outcome
 
     async def close(self, ref: RecordingRef, chain: ChainLog | None) -> None:
@@ -183,6 +210,26 @@ class PartCloser:
             self.composite_jobs[folder] = run
             run.add_done_callback(lambda _: self.composite_jobs.pop(folder, None))
         if self.shipper is not None:  # the archive now, the rest by the ship job
+            self.shipper.archive_closed(ref, run)
+
+    async def close_failed(self, ref: RecordingRef, recorder: SessionRecorder) -> None:
+        """Close the part whose recorder failed: what it wrote is chained as found and signed.
+
+        Segments the recorder could not close (the disk filled up) are chained as they
+        stand, readable up to their last cluster. While the disk is full no composite is
+        made: the next start queues it (``queue_missing_composites``).
+        """
+        if recorder.chain is None:
+            return
+        with contextlib.suppress(OSError):  # its last line may not have fitted: cut on resume
+            await asyncio.to_thread(recorder.chain.close)
+        errors = recorder.errors[:MAX_ERRORS]
+        await close_left_open(
+            self.db, self.recordings_dir, ref.layout, self.key, "failed", errors=errors
+        )
+        full = recorder.space is not None and recorder.space.full
+        run = None if full else await self._queue(PartJob.of(JobKind.COMPOSITE, ref))
+        if self.shipper is not None:
             self.shipper.archive_closed(ref, run)
 
     async def _queue(self, job: PartJob) -> asyncio.Future[Any] | None:

@@ -72,3 +72,17 @@ class CallTransitionNotAllowed(OutOfOrder):
         super().__init__(event, state)
         self.call = call
         self.event = event
+
+
+class RecordingFailed(SignalingError):
+    """The call cannot be recorded (the recordings disk is full): it ends as failed."""
+
+    code = "recording_failed"
+    #: The reason stored with the session and sent in ``session_ended``.
+    reason = "recording failed: the recordings disk is full"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the call cannot be recorded (the server's disk is full): it has ended and is "
+            "not valid; please try again later"
+        )

@@ -1,7 +1,9 @@
 """Keeping a live session's evidence: written next to its recording, hash-chained and stored.
 
 The files are ``media.evidence``'s; this module numbers them in the session, chains
-them into the recording's hash chain once it exists, and stores their rows.
+them into the recording's hash chain once it exists, and stores their rows. Evidence the
+disk has no room for is refused (``recording_failed``) and marks the disk full, which
+ends the call through its recorder.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 
 from media.evidence import Prepared, SignatureRefused, prepare, write_evidence
 from media.evidence import decode_signature as decode_png
+from media.space import is_disk_full
 from storage import Database
 
-from .errors import InvalidEvidence
+from .errors import InvalidEvidence, RecordingFailed
 from .session import LiveSession, Unchained
 
 logger = logging.getLogger(__name__)
@@ -66,7 +69,17 @@ class EvidenceKeeper:
         """Write, chain and store ``items`` (the caller holds the session's lock)."""
         directory = session.layout.directory(self.recordings_dir)
         for item in items:
-            await asyncio.to_thread(write_evidence, directory, item.name, item.data)
+            try:
+                await asyncio.to_thread(write_evidence, directory, item.name, item.data)
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                await asyncio.to_thread((directory / item.name).unlink, missing_ok=True)
+                # The recording cannot go on either: its recorder ends the call (as failed).
+                recorder = None if session.relay is None else session.relay.recorder
+                if recorder is not None and recorder.space is not None:
+                    recorder.space.trip(f"evidence {item.kind}: {exc}")
+                raise RecordingFailed() from exc
             session.evidence.unchained.append(Unchained(item.name, item.sha256, len(item.data)))
             await self.chain_pending(session)
             await self.db.add_evidence(

@@ -297,9 +297,7 @@ class CallCentre:
         session.relay = self.media.relay_for(
             session,
             on_connected=lambda: session.tasks.spawn(self._connected(session)),
-            on_failed=lambda party, state: self._background.spawn(
-                self.end_session(session, f"{party} connection {state}", by=party)
-            ),
+            on_failed=lambda by, why: self._background.spawn(self.end_session(session, why, by=by)),
         )
         logger.info("session %s: %s accepted %s", session.id, agent.label, session.kiosk.label)
         for party, peer in ((session.kiosk, agent), (agent, session.kiosk)):

@@ -2,7 +2,8 @@
 
 The relay and recorder are ``media``'s; this module builds them for a session, answers
 each party's offer and trickled candidates, and stores each recording segment's row as
-it is written (and ships it once closed).
+it is written (and ships it once closed). A recording the disk cannot take any more
+ends its call as failed, both parties told why (``recording_failed``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Any
 
 from media import SegmentInfo, SessionRecorder, SessionRelay
 from media.counts import FrameCounts
+from media.space import SpaceReserve
 from observability import Metrics
 from storage import Database
 from storage.shipping import RecordingShipper
 
 from .call import CallEvent, CallState
-from .errors import OutOfOrder
+from .errors import OutOfOrder, RecordingFailed
 from .ice import IceServers
+from .protocol import Error
 from .session import Client, LiveSession
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ class MediaSetup:
         #: The STUN/TURN servers the relays use (the app sets the configured ones); none
         #: by default, and never a public one.
         self.ice = IceServers()
+        #: The recordings disk's reserve, given back when it fills up (media.space).
+        self.space = SpaceReserve(recordings_dir)
 
     def ice_servers(self, client: Client) -> list[dict[str, Any]]:
         """``client``'s STUN/TURN servers with fresh TURN credentials, for its ``matched``."""
@@ -68,7 +73,9 @@ class MediaSetup:
     ) -> SessionRelay:
         """A relay recording ``session``'s part into its folder (made as the call is matched).
 
-        The customer's wait in the queue ends here: it is observed in ``metrics``.
+        ``on_failed(by, reason)`` ends the call: a party's connection failed, or the
+        recording did. The customer's wait in the queue ends here: it is observed in
+        ``metrics``.
         """
         self.metrics.waited(session.service, time.monotonic() - session.queued_at)
 
@@ -81,17 +88,33 @@ class MediaSetup:
             request_keyframe=lambda party: relay.request_keyframe(party),
             on_segment=on_segment,
             counts=self.frames,
+            space=self.space,
+            on_failure=lambda why: session.tasks.spawn(
+                self._recording_failed(session, why, on_failed)
+            ),
         )
         recorder.may_write = self.may_write
         relay = SessionRelay(
             session.id,
             recorder,
             on_connected=on_connected,
-            on_failed=on_failed,
+            on_failed=lambda party, state: on_failed(party, f"{party} connection {state}"),
             counts=self.frames,
             configuration=self.ice.relay_configuration(f"relay-{session.id}"),
         )
         return relay
+
+    async def _recording_failed(
+        self, session: LiveSession, why: str, on_failed: Callable[[str, str], object]
+    ) -> None:
+        """Tell both parties the call cannot be recorded, then end it (as failed)."""
+        if not session.call.open:
+            return
+        logger.error("session %s: the recording failed, the call ends: %s", session.id, why)
+        error = Error(code=RecordingFailed.code, message=str(RecordingFailed()), ref=None)
+        for party in session.parties():
+            await party.send(error)
+        on_failed("server", RecordingFailed.reason)
 
     async def _save_segment(self, session: LiveSession, info: SegmentInfo) -> None:
         await self.db.save_recording_file(

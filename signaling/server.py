@@ -195,6 +195,7 @@ async def healthz(request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text='"since" must be a Unix time in seconds') from None
     degraded = _degraded(centre.db.health) + centre.nodes.problems()
+    degraded += await asyncio.to_thread(centre.media.space.check)  # the recordings disk
     # 200 even when degraded: a database blip is every node's, and taking nodes out of the
     # load balancer would end calls whose media and retried writes are going on fine.
     return web.json_response(

@@ -7,7 +7,7 @@ import { connectPeer, offerWithCandidates, openCamera, stopStream } from "/stati
 import { live, state, t } from "./console-state.js";
 import { send } from "./link.js";
 import { renderNetwork, startSampling, stopSampling } from "./network.js";
-import { hideError, hideNotice, showError, showNotice } from "./notices.js";
+import { hideError, hideNotice, showError, showNotice, takeEnding } from "./notices.js";
 import { renderAll } from "./render.js";
 
 const GATHER_MS = 5000;
@@ -81,6 +81,6 @@ export function endCall(m) {
   state.pending = null;
   state.reconnecting = false;
   hideError();
-  showNotice(t("ended", { reason: m.reason }));
+  showNotice(takeEnding() || t("ended", { reason: m.reason }));
   renderAll();
 }

@@ -26,6 +26,9 @@ export const TEXT = {
     heard: "What the customer said", use_phrase: "Heard the phrase", heard_default: "Confirmed aloud",
     refused: "Refused", done: "The step is complete: end the call.", played: "played to the end",
     optional: "optional", media_failed: "Camera or microphone unavailable: {error}",
+    recording_failed:
+      "The call could not be recorded (the server's disk is full): it has ended as failed " +
+      "and does not count. Tell the customer to try again later, and tell IT.",
   },
   [Language.ZH_CN]: {
     presence: "状态", connecting: "正在连接…", connected: "已连接：{name}",
@@ -44,5 +47,6 @@ export const TEXT = {
     heard: "客户的原话", use_phrase: "客户已说出该句", heard_default: "已口头确认",
     refused: "被拒绝", done: "流程已完成：请结束通话。", played: "已完整播放", optional: "选填",
     media_failed: "无法使用摄像头或麦克风：{error}",
+    recording_failed: "本次通话无法录音录像（服务器磁盘已满），已作为失败结束且不生效。请告知客户稍后重新办理，并通知技术人员。",
   },
 };

@@ -2,13 +2,27 @@
 // during a call, in the notice line otherwise) and notices such as "the call has ended".
 
 import { $ } from "/static/shared/dom.js";
-import { state } from "./console-state.js";
+import { state, t } from "./console-state.js";
+
+// Refusals that end the call (docs/protocol.md): said in the agent's language, and kept
+// to replace "the call has ended" when the call ends.
+const ENDING = new Set(["recording_failed"]);
+let ending = null;
 
 export function showError(m) {
   const target = state.call ? $("wf-error") : $("notice");
-  target.textContent = `${m.code}: ${m.message}`;
+  const plain = ENDING.has(m.code);
+  if (plain) ending = m.code;
+  target.textContent = plain ? t(m.code) : `${m.code}: ${m.message}`;
   target.dataset.code = m.code;
   target.hidden = false;
+}
+
+/** The words of the error that ended the call, once; null when none did. */
+export function takeEnding() {
+  const code = ending;
+  ending = null;
+  return code && t(code);
 }
 
 export function hideError() {

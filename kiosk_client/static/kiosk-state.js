@@ -30,6 +30,7 @@ export const S = {
   receiptTimer: null,
   receiptSeconds: 30,
   inked: false,
+  failure: null, // an error code that ends the call (recording_failed), shown when it ends
 };
 
 const texts = translator(TEXT, Language.ZH_CN);

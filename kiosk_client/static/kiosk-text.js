@@ -32,6 +32,7 @@ export const TEXT = {
       step_refused: "当前步骤尚未完成，请按提示操作。",
       negotiation_failed: "视频连接失败，正在重试…",
       media_error: "视频出现问题，请稍候。",
+      recording_failed: "系统暂时无法录音录像，本次服务已结束且不生效。请稍后重新办理，或联系网点工作人员。",
       unauthorised: "本终端未登记或登记已失效，请联系网点工作人员。",
       unknown_service: "暂不提供该业务，请选择其他业务。",
       default: "系统繁忙，请稍后再试或联系网点工作人员。",
@@ -64,6 +65,9 @@ export const TEXT = {
       step_refused: "This step is not complete yet; please follow the instructions.",
       negotiation_failed: "The video could not connect; trying again…",
       media_error: "There is a problem with the video; please wait.",
+      recording_failed:
+        "The system cannot record this session right now, so it has ended and does not count. " +
+        "Please try again later or ask the branch staff.",
       unauthorised: "This kiosk is not enrolled; please ask the branch staff.",
       unknown_service: "This service is not offered; please choose another.",
       default: "Something went wrong; please try again or ask the branch staff.",

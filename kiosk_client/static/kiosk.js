@@ -91,6 +91,7 @@ function onError(m) {
     S.pending.clear();
     rerender();
   }
+  if (m.code === "recording_failed") S.failure = m.code; // the call is ending: say why then
   const errors = t().errors;
   toast(errors[m.code] || errors.default);
 }
@@ -130,7 +131,9 @@ function onEnded(m) {
   S.state = null;
   S.step = null;
   if (finished) return; // the receipt stays until its timer
-  $("ended-reason").textContent = t().ended[m.by] || t().ended.server;
+  const failure = S.failure && t().errors[S.failure];
+  S.failure = null;
+  $("ended-reason").textContent = failure || t().ended[m.by] || t().ended.server;
   show("ended");
   backToStartLater();
 }
