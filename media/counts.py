@@ -28,6 +28,9 @@ class DropReason:
     BEFORE_START = "before_start"
     #: A microphone frame replaced by a spoken announcement (the announcement is kept).
     ANNOUNCEMENT = "announcement"
+    #: An audio packet that came after the later ones had stopped waiting for it
+    #: (media.reorder): given up as lost by then.
+    TOO_LATE = "too_late"
 
 
 def _by_kind() -> dict[str, int]:

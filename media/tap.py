@@ -7,7 +7,9 @@ through a private queue. ``ReceiverTap`` swaps that queue for one that passes th
 frames to us instead, so nothing is decoded, and listens to the RTCP sender reports
 that put the stream on the wall clock. Audio is taken packet by packet as it arrives
 (an Opus packet is a whole frame): aiortc's audio buffer drops received frames
-around every lost packet. This depends on aiortc's internals: the
+around every lost packet. Packets that overtook one another on the way are put back
+in order first (media.reorder), so jitter costs no frame and a lost packet costs only
+its own. This depends on aiortc's internals: the
 version is pinned exactly in pyproject.toml and tests/media/test_relay.py exercises
 the hook end to end.
 """
@@ -27,6 +29,7 @@ from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 
 from .counts import DropReason, FrameCounts
 from .errors import MediaError
+from .reorder import AudioReorder
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +131,10 @@ class ReceiverTap:
         self._audio_origin: int | None = None
         self._audio_last = 0
         self._audio_elapsed = 0
+        #: Audio packets back in the order they were sent, and the timer that gives up
+        #: a missing one when no later packet comes to do it.
+        self._reorder = AudioReorder()
+        self._reorder_timer: asyncio.TimerHandle | None = None
         #: RTP timestamp -> when its latest packet arrived (retransmissions included).
         self._arrivals: dict[int, float] = {}
         self._last_keyframe_request = 0.0
@@ -207,7 +214,28 @@ class ReceiverTap:
         return (int(mapper._origin or 0) + timestamp) & 0xFFFFFFFF
 
     def _handle_audio(self, packet: RtpPacket, arrival: float) -> None:
-        """Hand over one Opus packet as it arrives; late or repeated ones are dropped."""
+        """Take one Opus packet as it arrives; it is handed over in sequence order."""
+        late = self._reorder.late
+        for item in self._reorder.add(packet, arrival):
+            self._hand_over_audio(item.packet, item.arrival)
+        if self._reorder.late > late:
+            self.counts.drop("audio", DropReason.TOO_LATE)
+        self._watch_reorder()
+
+    def _watch_reorder(self) -> None:
+        """While packets wait for a missing one, look again soon (no later one may come)."""
+        if self._reorder.waiting and self._reorder_timer is None:
+            loop = asyncio.get_running_loop()
+            self._reorder_timer = loop.call_later(self._reorder.wait_s / 4, self._reorder_due)
+
+    def _reorder_due(self) -> None:
+        self._reorder_timer = None
+        for item in self._reorder.due(time.time()):
+            self._hand_over_audio(item.packet, item.arrival)
+        self._watch_reorder()
+
+    def _hand_over_audio(self, packet: RtpPacket, arrival: float) -> None:
+        """Hand over one Opus packet; repeated or older ones are dropped."""
         if not packet.payload:
             return  # padding only (aiortc's own receiver skips these too)
         if self._audio_origin is None:

@@ -1,4 +1,4 @@
-"""Reading a recording back with PyAV: streams, durations, frames, gaps and damage."""
+"""Reading a recording back with PyAV: streams, durations, frames, holes and damage."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from common import CHAIN_FILE, MANIFEST_FILE, MediaKind, Party
 
 from .chain import ChainLog
+from .holes import Hole, audio_holes, opus_duration, video_holes
 from .integrity import check_integrity
 
-#: A pause between consecutive frames longer than this is reported as a gap (seconds).
-GAP_S = {"video": 1.0, "audio": 0.25}
+#: Holes listed on one line of the report for people.
+HOLES_A_LINE = 6
 SEGMENT_RE = re.compile(r"^(kiosk|agent)-(audio|video)-(\d{4})\.webm$")
 
 
@@ -33,7 +34,11 @@ class TrackReport:
     frames: int = 0
     start_s: float | None = None
     end_s: float | None = None
-    gaps: list[tuple[float, float]] = field(default_factory=list)
+    #: Every stretch without a frame (media.holes): a lost 20 ms audio frame is one.
+    holes: list[Hole] = field(default_factory=list)
+    #: The holes' total length (seconds), and its share of the track's duration.
+    missing_s: float = 0.0
+    missing_share: float = 0.0
     width: int | None = None
     height: int | None = None
 
@@ -43,6 +48,17 @@ class TrackReport:
         if self.start_s is None or self.end_s is None:
             return 0.0
         return self.end_s - self.start_s
+
+    def find_holes(self, frames: list[tuple[float, float]]) -> None:
+        """Find the holes among ``frames`` (start, duration; all segments, in order)."""
+        times = [at for at, _ in frames]
+        if self.kind == "audio":
+            self.holes = audio_holes(times, [duration for _, duration in frames])
+        else:
+            self.holes = video_holes(times)
+        self.missing_s = round(sum(hole.length for hole in self.holes), 3)
+        duration = self.duration_s
+        self.missing_share = round(self.missing_s / duration, 4) if duration > 0 else 0.0
 
 
 @dataclass
@@ -74,8 +90,11 @@ class VerifyReport:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def _read_segment(path: Path, track: TrackReport, problems: list[str]) -> int:
-    """Decode one segment into ``track``; returns its frame count."""
+def _read_segment(
+    path: Path, track: TrackReport, problems: list[str], times: list[tuple[float, float]]
+) -> int:
+    """Decode one segment into ``track`` and each frame's start and duration into
+    ``times``; returns its frame count."""
     frames = 0
     undecodable: list[float] = []
     try:
@@ -87,7 +106,6 @@ def _read_segment(path: Path, track: TrackReport, problems: list[str]) -> int:
             track.codec = stream.codec_context.name
             if isinstance(stream, VideoStream):
                 track.width, track.height = stream.codec_context.width, stream.codec_context.height
-            last = track.end_s
             step = 0.0
             for packet in container.demux(stream):
                 if packet.pts is None:
@@ -98,12 +116,13 @@ def _read_segment(path: Path, track: TrackReport, problems: list[str]) -> int:
                 except av.FFmpegError:
                     # A damaged frame: say so, and go on to see how much is affected.
                     undecodable.append(at)
-                step = float((packet.duration or 0) * packet.time_base) or step
+                if track.kind == "audio":
+                    step = opus_duration(bytes(packet)) or step
+                else:
+                    step = float((packet.duration or 0) * packet.time_base) or step
                 if track.start_s is None:
                     track.start_s = at
-                if last is not None and at - last > GAP_S[track.kind]:
-                    track.gaps.append((round(last, 3), round(at - last, 3)))
-                last = at
+                times.append((at, step))
                 track.end_s = at + step
                 frames += 1
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -131,7 +150,9 @@ def verify_recording(path: Path, trusted_key: Ed25519PublicKey | None = None) ->
         match = SEGMENT_RE.match(path.name)
         party, kind = match.groups()[:2] if match else ("?", "video")
         track = TrackReport(party, kind)
-        _read_segment(path, track, report.problems)
+        times: list[tuple[float, float]] = []
+        _read_segment(path, track, report.problems, times)
+        track.find_holes(times)
         report.tracks.append(track)
         report.closed = True
         return report
@@ -158,11 +179,13 @@ def verify_recording(path: Path, trusted_key: Ed25519PublicKey | None = None) ->
     tracks: dict[tuple[str, str], TrackReport] = {
         (p, k): TrackReport(p, k) for p in Party for k in MediaKind
     }
+    frames_at: dict[tuple[str, str], list[tuple[float, float]]] = {key: [] for key in tracks}
     for file in files:
         match = SEGMENT_RE.match(file.name)
         assert match is not None
         found: list[str] = []
-        frames = _read_segment(file, tracks[match[1], match[2]], found)
+        key = (match[1], match[2])
+        frames = _read_segment(file, tracks[key], found, frames_at[key])
         if frames == 0 and not report.closed and file.name not in chained:
             # Opened just as the server stopped: nothing was lost in it, and that it
             # is not chained needs no second word.
@@ -174,7 +197,8 @@ def verify_recording(path: Path, trusted_key: Ed25519PublicKey | None = None) ->
         entry = expected.get(file.name)
         if entry is not None and frames < entry["frames"]:
             report.problems.append(f"{file.name}: truncated ({frames} of {entry['frames']} frames)")
-    for track in tracks.values():
+    for key, track in tracks.items():
+        track.find_holes(frames_at[key])
         if track.segments == 0:
             report.problems.append(f"{track.party} {track.kind}: no recording")
         report.tracks.append(track)
@@ -182,19 +206,27 @@ def verify_recording(path: Path, trusted_key: Ed25519PublicKey | None = None) ->
 
 
 def format_report(report: VerifyReport) -> str:
-    """The report as a table for people."""
+    """The report as a table for people, every hole of every track listed after it."""
     lines = [f"recording {report.session_id or report.path}"]
     lines.append(
         f"  {'track':<13}{'codec':<7}{'segments':>9}{'frames':>8}{'from s':>9}"
-        f"{'to s':>9}{'length s':>10}{'gaps':>6}"
+        f"{'to s':>9}{'length s':>10}{'holes':>7}{'missing':>9}"
     )
     for t in report.tracks:
         lines.append(
             f"  {t.party + ' ' + t.kind:<13}{t.codec:<7}{t.segments:>9}{t.frames:>8}"
-            f"{t.start_s or 0:>9.2f}{t.end_s or 0:>9.2f}{t.duration_s:>10.2f}{len(t.gaps):>6}"
+            f"{t.start_s or 0:>9.2f}{t.end_s or 0:>9.2f}{t.duration_s:>10.2f}"
+            f"{len(t.holes):>7}{t.missing_share:>9.1%}"
         )
-        for at, length in t.gaps:
-            lines.append(f"      gap of {length:.2f} s at {at:.2f} s")
+        if t.holes:
+            lines.append(
+                f"      {t.party} {t.kind}: {len(t.holes)} holes, {t.missing_s:.3f} s missing "
+                "(start s +length s):"
+            )
+        # Every hole, a few a line: a lost packet must not hide in a summary.
+        texts = [f"{hole.at:.3f} +{hole.length:.3f}" for hole in t.holes]
+        for i in range(0, len(texts), HOLES_A_LINE):
+            lines.append("        " + ", ".join(texts[i : i + HOLES_A_LINE]))
     for problem in report.problems:
         lines.append(f"  PROBLEM: {problem}")
     if report.signed_by and report.ok:

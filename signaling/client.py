@@ -54,6 +54,9 @@ class SignalingClient:
         self._token = token
         self.history: list[Message] = []
         self.received_frames: dict[str, int] = {"audio": 0, "video": 0}
+        #: Media time (seconds) of the first and the latest frame received, per kind: with
+        #: ``received_frames`` it says how much of what was sent in between was heard.
+        self.received_span: dict[str, tuple[float, float]] = {}
         self.pc: RTCPeerConnection | None = None
         #: The ICE servers and policy of the last ``joined`` (none before it: never aiortc's
         #: public default).
@@ -181,8 +184,12 @@ class SignalingClient:
     async def _consume(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
-                await track.recv()
+                frame = await track.recv()
                 self.received_frames[track.kind] += 1
+                if frame.pts is not None and frame.time_base is not None:
+                    at = float(frame.pts * frame.time_base)
+                    first, _ = self.received_span.get(track.kind, (at, at))
+                    self.received_span[track.kind] = (first, at)
 
     async def close(self) -> None:
         """Close the peer connection and the socket."""

@@ -208,13 +208,14 @@ async def pulses(directory: Path, party: str) -> tuple[list[float], list[float],
 
 
 async def check_alignment(
-    directory: Path, *, lossy: LossyLink | None = None
+    directory: Path, *, lossy: LossyLink | None = None, cross_party_s: float = MAX_OFFSET_S
 ) -> dict[str, list[float]]:
-    """A/V offsets per party and kiosk-to-agent offsets, all within MAX_OFFSET_S.
+    """A/V offsets per party within MAX_OFFSET_S, kiosk-to-agent offsets within ``cross_party_s``.
 
     Over a ``lossy`` link the kiosk pulses whose onset packets were lost are left out (the
     detector finds them late: the loss, not the timeline); every other pulse must be in
-    place, as without loss.
+    place, as without loss. A link that delays every packet moves the kiosk by its least
+    delay, which no clock can tell from the kiosk's clock being late (``cross_party_s``).
     """
     report = await asyncio.to_thread(verify_recording, directory)
     assert report.ok, report.problems
@@ -237,8 +238,9 @@ async def check_alignment(
     for name, values in offsets.items():  # all printed first, to see a failure whole
         print(f"{name}: {', '.join(f'{v * 1000:+.1f}' for v in values)} ms")
     for name, values in offsets.items():
+        limit = cross_party_s if name.startswith("kiosk->agent") else MAX_OFFSET_S
         assert len(values) >= (2 if lossy else 3), (name, values)
-        assert all(abs(v) <= MAX_OFFSET_S for v in values), (name, values)
+        assert all(abs(v) <= limit for v in values), (name, values)
     return offsets
 
 
