@@ -76,13 +76,25 @@ async def initialise(settings: Settings, *, schema: bool = True) -> list[str]:
         said.append(f"database      {where}: {upgrade.describe()}")
     settings.recordings_dir.mkdir(mode=0o700, exist_ok=True)
     config = folder / CONFIG_FILE
-    if not config.exists():
-        config.write_text(config_template(), "utf-8")
+    if _write_new(config, config_template()):
         said.append(f"settings      {config} (made: every setting, commented out)")
     if not (folder / MARKER).is_file():
         _write_marker(settings)
         said.append(f"marker        {folder / MARKER} (format {FORMAT})")
     return said
+
+
+def _write_new(path: Path, text: str) -> bool:
+    """Write a file whole, unless it exists (nodes started at once may race to make it)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(text, "utf-8")
+    try:
+        os.link(temporary, path)  # fails if it exists: never half a file, never overwritten
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink()
+    return True
 
 
 def _write_marker(settings: Settings) -> None:

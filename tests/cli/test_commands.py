@@ -69,6 +69,16 @@ def test_demo_runs_a_complete_session(demo: dict[str, Any]) -> None:
     assert "step completed" in demo["stderr"]
 
 
+def test_demo_makes_a_data_folder_and_prints_a_command_that_works(demo: dict[str, Any]) -> None:
+    # The folder is a data folder that dualrec serve accepts (see tests/cli/test_data_folder).
+    assert (Path(demo["data_dir"]) / "dualrec-data.toml").is_file()
+    # Its command to start the server runs as printed, wherever dualrec is installed.
+    shown = subprocess.run(
+        f"{demo['command']} serve --help", shell=True, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0 and "--data-dir" in shown.stdout, shown.stderr
+
+
 def test_demo_inspects_its_call_and_prints_the_verdicts(demo: dict[str, Any]) -> None:
     inspection = demo["inspection"]
     assert inspection is not None and Path(inspection["file"]).is_file()
