@@ -4,12 +4,20 @@
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 from pathlib import Path
+
+import pytest
+from sqlalchemy import exc as sa_exc
+from yarl import URL
 
 from dualrec.datafolder import FORMAT, MARKER
 from media import key_id, load_or_create_signing_key
 from tests.cli.serving import dualrec, serving
+from tests.e2e.test_durable_sign_ins import on_server
+from tests.storage.conftest import DEFAULT_POSTGRES_URL
 from tests.support import free_port
 
 KEY = Path("keys") / "recording-signing-key.pem"
@@ -87,3 +95,26 @@ def test_a_newer_format_is_refused(tmp_path: Path) -> None:
     (data / MARKER).write_text(f"format = {FORMAT + 1}\n")
     result = dualrec("serve", "--data-dir", str(data), "--port", str(free_port()))
     assert result.returncode == 2 and "newer than this dualrec's" in result.stderr
+
+
+async def test_init_makes_the_schema_of_a_postgresql_database(tmp_path: Path) -> None:
+    server = os.environ.get("DUALREC_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    name = f"test_init_{uuid.uuid4().hex}"
+    try:
+        await on_server(server, f'CREATE DATABASE "{name}"')
+    except (OSError, sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        if os.environ.get("DUALREC_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    url = str(URL(server).with_path(f"/{name}"))
+    try:
+        data = tmp_path / "srv"
+        made = dualrec("init", "--data-dir", str(data), "--database-url", url)
+        assert made.returncode == 0, made.stderr
+        upgraded = r"^database      database: database upgraded: empty -> \w+$"
+        assert re.search(upgraded, made.stdout, re.MULTILINE), made.stdout
+        assert not (data / "dualrec.db").exists() and (data / MARKER).is_file()
+        again = dualrec("init", "--data-dir", str(data), "--database-url", url)
+        assert "database upgraded" not in again.stdout, again.stdout
+    finally:
+        await on_server(server, f'DROP DATABASE "{name}" WITH (FORCE)')
