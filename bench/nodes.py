@@ -8,12 +8,13 @@ data folder, a PostgreSQL database made for the run and a Redis database claimed
 benchmark (``bench.services``), with the recording benchmark's load (``bench.senders``:
 N kiosk + agent pairs sending pre-encoded media): ``one``, every party on one node; ``same``,
 two nodes, call i's kiosk and agent both on node (i mod 2); ``cross``, two nodes, call i's
-kiosk on node (i mod 2) and its agent on the other, so its signalling crosses Redis. Calls
-are paired one by one, so each agent takes its own call's kiosk, and the call is owned by
-its kiosk's node. Per node: CPU and event-loop lag over the steady window, frames dropped,
-calls verified; per call: accept → matched, from the clients' side. The Lua claim's
-micro-benchmark (``bench.claims``) runs first. Nothing is asserted: figures and ratios
-against the one-node run of the same N are printed and written as Markdown.
+kiosk on node (i mod 2) and its agent on the other, so its signalling crosses Redis. Each
+kiosk has a branch of its own and agent i takes the offer of kiosk i's branch, so each
+call's parties are where the layout puts them; the call is owned by its kiosk's node. Per
+node: CPU and event-loop lag over the steady window, frames dropped, calls verified; per
+call: accept → matched, from the clients' side. The Lua claim's micro-benchmark
+(``bench.claims``) runs first. Nothing is asserted: figures and ratios against the
+one-node run of the same N are printed and written as Markdown.
 """
 
 from __future__ import annotations
@@ -78,10 +79,12 @@ def node_args(name: str, data_dir: Path, port: int, redis_url: str, db_url: str)
 
 async def make_tokens(db: Database, data_dir: Path, n: int) -> Path:
     """Kiosk and agent credentials in the run's database, in a file for the senders."""
-    kiosks = [await db.add_credential("kiosk", f"bench-K{i}", "BJ-001") for i in range(n)]
+    # A branch per kiosk: agent i takes the offer of kiosk i's branch (bench.peers.BranchAgent).
+    branches = [f"BJ-{i:03d}" for i in range(n)]
+    kiosks = [await db.add_credential("kiosk", f"bench-K{i}", branches[i]) for i in range(n)]
     agents = [await db.add_credential("agent", f"bench-A{i}") for i in range(n)]
     path = data_dir / "tokens.json"
-    path.write_text(json.dumps({"kiosks": kiosks, "agents": agents}))
+    path.write_text(json.dumps({"kiosks": kiosks, "agents": agents, "branches": branches}))
     return path
 
 
@@ -172,7 +175,6 @@ async def run_once(
                 "--epoch", str(float(int(time.time()))), "--data-dir", str(data_dir),
                 "--out", str(out), "--loops", str(loops), "--tokens", str(tokens),
                 "--kiosk-urls", ",".join(kiosk_urls), "--agent-urls", ",".join(agent_urls),
-                "--one-by-one",
             ], data_dir / "senders.log", stdout=asyncio.subprocess.PIPE)  # fmt: skip
             assert senders.process.stdout is not None
             line = await asyncio.wait_for(senders.process.stdout.readline(), GATE_WAIT_S)

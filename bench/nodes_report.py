@@ -333,9 +333,10 @@ def render(
         "worker` runs: composites are queued, never made, so no node does post-call work. "
         "Senders: `bench.senders`, one process, as in the recording benchmark (bench/results.md): "
         f"N kiosk + agent pairs as real aiortc peers, pre-encoded media ({kbps}).",
-        "- Placement: the calls are paired one by one (kiosk i queued, then agent i joins and "
-        "accepts the head, then kiosk i + 1), so each agent takes its own call's kiosk and "
-        "each call is owned by its kiosk's node, which runs its relay, workflow and recorder; "
+        "- Placement: every kiosk and agent joins at once; kiosk i has a branch of its own "
+        "and agent i accepts the offer of that branch (`bench.peers.BranchAgent`), so each "
+        "agent takes its own call's kiosk and each call is owned by its kiosk's node, which "
+        "runs its relay, workflow and recorder; "
         "the agent's media goes to that node, and in `cross` its signalling goes through its "
         "own node and a Redis stream. 'Calls owned' counts the calls by their kiosk's node; "
         "the node's own count of live calls (/healthz) at the window's start is in brackets.",
@@ -350,8 +351,10 @@ def render(
         "- Pairing: the agent's client stamps the `accept` that won (the last before "
         "`matched`) and the arrival of its `matched`; the kiosk's client (same process, same "
         "clock) the arrival of its own `matched`. Across nodes this includes the agent's "
-        "node's Lua claim and the Redis stream hop to the owner and back. With one call "
-        "paired at a time there is no contention; the senders' loop lag (above) is in it.",
+        "node's Lua claim and the Redis stream hop to the owner and back. Every call is "
+        "paired at the same time as the others (the offers reach the agents at most 4 times "
+        "a second per node), so the figures include that contention and the senders' own "
+        "loop lag (above).",
         "",
         "## Problems seen",
         "",

@@ -12,13 +12,24 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from agent_console import ScriptedAgent
 from media.tap import EncodedFrame, ReceiverTap
-from signaling import Accept, Answer, Hangup, Matched, Message, Offer, SignalingClient
+from signaling import (
+    Accept,
+    Answer,
+    Hangup,
+    Matched,
+    Message,
+    Offer,
+    ServerRefused,
+    SignalingClient,
+)
 
 from .loop_tracks import LOOP_S
 
@@ -108,8 +119,16 @@ class CountingClient(SignalingClient):
     """A dualrec client that taps its receivers, stamps its accept, its matched and its
     hang-up, and can wait at a gate."""
 
-    def __init__(self, url: str, role: str, token: str, gate: StartGate | None = None) -> None:
-        super().__init__(url, role, token)
+    def __init__(
+        self,
+        url: str,
+        role: str,
+        token: str,
+        gate: StartGate | None = None,
+        *,
+        local_address: str | None = None,
+    ) -> None:
+        super().__init__(url, role, token, local_address=local_address)
         self.history: StampedHistory = StampedHistory()
         self.gate = gate
         self.arrived = False
@@ -183,3 +202,30 @@ async def wait_for_media(counts: Sequence[dict[str, int]], timeout: float) -> No
     async with asyncio.timeout(timeout):
         while min(min(c.values()) for c in counts) == 0:
             await asyncio.sleep(0.05)
+
+
+class BranchAgent(ScriptedAgent):
+    """A scripted agent who takes the customer of one branch, whatever the queue's order.
+
+    The benchmark of several nodes gives each call's kiosk a branch of its own, so each
+    agent takes its own call's kiosk and where both parties are is known, while every
+    call is still paired at the same time as the others.
+    """
+
+    def __init__(self, *args: Any, branch: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.branch = branch
+
+    async def _take_next_customer(self) -> Matched:
+        """Accept the branch's offer once the queue shows it."""
+        while True:
+            await self._queue_update()
+            offer = next((o for o in self.queue.offers if o.get("branch") == self.branch), None)
+            if offer is None:
+                continue
+            await self.client.send(Accept(offer_id=offer["offer_id"]))
+            try:
+                return await self.client.expect(Matched)
+            except ServerRefused as exc:
+                if exc.error.code != "out_of_order":
+                    raise

@@ -6,21 +6,19 @@ Prints ``gate <unix time> <arrived>/<expected>`` when the calls start, and write
 was sent, when each call hung up and when its recording was verified to ``--out``.
 
 Against several nodes (``bench.nodes``), call ``i``'s kiosk uses the ``i``-th of
-``--kiosk-urls`` and its agent the ``i``-th of ``--agent-urls`` (round robin), and
-``--one-by-one`` pairs the calls in turn: kiosk ``i`` is queued before agent ``i`` joins,
-and agent ``i`` is matched before kiosk ``i + 1`` joins, so each agent takes its own
-call's kiosk from the shared queue and where each party is is known.
+``--kiosk-urls`` and its agent the ``i``-th of ``--agent-urls`` (round robin); when the
+tokens file names each kiosk's branch, agent ``i`` takes the offer of kiosk ``i``'s branch
+(``BranchAgent``), so where each party of each call is is known.
 
     python -m bench.senders --build dualrec|plain --url URL --sessions N --seconds S
         --epoch E --data-dir DIR --out FILE [--tokens FILE] [--loops FILE]
-        [--kiosk-urls URL,... --agent-urls URL,... --one-by-one]
+        [--kiosk-urls URL,... --agent-urls URL,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import pickle
@@ -36,11 +34,11 @@ import av
 from agent_console import ScriptedAgent
 from kiosk_client import Kiosk
 from media.verify import verify_recording
-from signaling import Matched, QueuePosition, SignalingClient
+from signaling import Matched, SignalingClient
 from signaling.lag import LagMonitor
 
 from .loop_tracks import AGENT, KIOSK, LoopTrack, PartyLoop, encode_party, party_tracks
-from .peers import CountingClient, StartGate, plain_party, wait_for_media
+from .peers import BranchAgent, CountingClient, StartGate, plain_party, wait_for_media
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +47,13 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 GATE_TIMEOUT_S = 60.0
 MEDIA_TIMEOUT_S = 30.0
 VERIFY_TIMEOUT_S = 40.0
-#: One-by-one pairing: how long a kiosk may take to be queued, an agent to be matched.
-PAIRING_TIMEOUT_S = 20.0
 #: Calls still running this long after their planned end are cancelled.
 AFTER_CALL_S = 60.0
+
+
+def source(i: int) -> str:
+    """Call ``i``'s loopback address: a server takes at most 20 sockets from one address."""
+    return f"127.0.0.{2 + i % 250}"
 
 
 def session_of(client: SignalingClient) -> str | None:
@@ -89,43 +90,23 @@ async def run_dualrec(args: argparse.Namespace, loops: dict[str, PartyLoop]) -> 
     records: list[dict[str, Any]] = []
     kiosk_urls = args.kiosk_urls.split(",") if args.kiosk_urls else [args.url]
     agent_urls = args.agent_urls.split(",") if args.agent_urls else [args.url]
-    # One-by-one pairing: kiosk i queued, then agent i matched, then kiosk i + 1.
-    queued = [asyncio.Event() for _ in range(args.sessions)]
-    matched = [asyncio.Event() for _ in range(args.sessions)]
-
-    async def turn(event: asyncio.Event) -> None:
-        """Wait for ``event``, within a bound: a pair that failed does not stop the others."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), PAIRING_TIMEOUT_S)
-
-    async def signal_when(client: CountingClient, kind: str, event: asyncio.Event) -> None:
-        """Set ``event`` once the client has received a message of ``kind`` (or later)."""
-        await turn(client.history.seen[kind])
-        event.set()
+    branches = tokens.get("branches")
 
     async def kiosk(i: int) -> None:
         """Kiosk ``i``: a whole visit."""
         url = kiosk_urls[i % len(kiosk_urls)]
         tracks = party_tracks(loops["kiosk"], args.epoch)
-        client = CountingClient(url, "kiosk", tokens["kiosks"][i])
+        client = CountingClient(url, "kiosk", tokens["kiosks"][i], local_address=source(i))
         kiosk = Kiosk(url, tokens["kiosks"][i], list(tracks))
         kiosk.client = client
         record: dict[str, Any] = {"role": "kiosk", "index": i, "url": url}
         records.append(record)
-        watch = None
-        if args.one_by_one:
-            if i:
-                await turn(matched[i - 1])
-            watch = asyncio.ensure_future(signal_when(client, QueuePosition.type, queued[i]))
         try:
             result = await kiosk.run()
             record["ended"] = result.ended.reason if result.ended else None
         except Exception as exc:
             record["error"] = f"{type(exc).__name__}: {exc}"
         finally:
-            if watch is not None:
-                watch.cancel()
-                queued[i].set()
             record["session_id"] = session_of(client)
             record["matched_at"] = client.matched_at
             record["received"] = dict(client.received_frames)
@@ -135,24 +116,22 @@ async def run_dualrec(args: argparse.Namespace, loops: dict[str, PartyLoop]) -> 
         """Agent ``i``: one call, then the recording verified."""
         url = agent_urls[i % len(agent_urls)]
         tracks = party_tracks(loops["agent"], args.epoch)
-        client = CountingClient(url, "agent", tokens["agents"][i], gate)
-        scripted = ScriptedAgent(url, tokens["agents"][i], list(tracks), step_s=step_s)
+        client = CountingClient(url, "agent", tokens["agents"][i], gate, local_address=source(i))
+        token = tokens["agents"][i]
+        scripted = (
+            ScriptedAgent(url, token, list(tracks), step_s=step_s)
+            if branches is None
+            else BranchAgent(url, token, list(tracks), step_s=step_s, branch=branches[i])
+        )
         scripted.client = client
         record: dict[str, Any] = {"role": "agent", "index": i, "url": url}
         records.append(record)
-        watch = None
-        if args.one_by_one:
-            await turn(queued[i])
-            watch = asyncio.ensure_future(signal_when(client, Matched.type, matched[i]))
         try:
             result = await scripted.run()
             record["ended"] = result.ended.reason if result.ended else None
         except Exception as exc:
             record["error"] = f"{type(exc).__name__}: {exc}"
         finally:
-            if watch is not None:
-                watch.cancel()
-                matched[i].set()
             if not client.arrived:
                 gate.leave()
             record["session_id"] = session_of(client)
@@ -310,7 +289,6 @@ def main() -> None:
     parser.add_argument("--loops")
     parser.add_argument("--kiosk-urls", help="the kiosks' URLs, comma-separated (round robin)")
     parser.add_argument("--agent-urls", help="the agents' URLs, comma-separated (round robin)")
-    parser.add_argument("--one-by-one", action="store_true", help="pair the calls in turn")
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -45,9 +45,19 @@ class SignalingClient:
     """One kiosk's or agent's connection to a dualrec server."""
 
     def __init__(
-        self, url: str, role: str, token: str, *, video_codecs: Sequence[str] = ()
+        self,
+        url: str,
+        role: str,
+        token: str,
+        *,
+        video_codecs: Sequence[str] = (),
+        local_address: str | None = None,
     ) -> None:
         self.url = url
+        #: The address the socket is opened from (None: the system's choice). A load
+        #: generator spreads its clients over loopback addresses: a server takes at most
+        #: 20 sockets from one address.
+        self.local_address = local_address
         #: Video codecs to offer (mime types, e.g. "video/H264"); all of aiortc's if empty.
         self.video_codecs = tuple(video_codecs)
         self.role = role
@@ -71,7 +81,12 @@ class SignalingClient:
 
     async def connect(self) -> Joined:
         """Open the WebSocket and join with the token."""
-        self._http = aiohttp.ClientSession()
+        connector = (
+            None
+            if self.local_address is None
+            else aiohttp.TCPConnector(local_addr=(self.local_address, 0))
+        )
+        self._http = aiohttp.ClientSession(connector=connector)
         self._ws = await self._http.ws_connect(self.url, heartbeat=20.0)
         self._tasks.spawn(self._read())
         await self.send(Join(role=self.role, token=self._token))
