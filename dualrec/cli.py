@@ -265,7 +265,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
     """Print the public half of the server's recording-signing key."""
     from media import key_id, load_or_create_signing_key, public_key_pem
 
-    key = load_or_create_signing_key(_settings(args).signing_key_path)
+    from .datafolder import check_data_folder
+
+    settings = _settings(args)
+    check_data_folder(settings, command="keys")  # never a new key for a mistyped folder
+    key = load_or_create_signing_key(settings.signing_key_path)
     print(public_key_pem(key).decode(), end="")
     print(f"# key id {key_id(key.public_key())}", file=sys.stderr)
     return 0

@@ -38,7 +38,7 @@ def check_data_folder(settings: Settings, *, command: str = "serve") -> None:
     if settings.signing_key_path.is_file():  # made before the marker existed
         _write_marker(settings)
         return
-    missing = ["no keys"]
+    missing = ["no signing key" if settings.signing_key_path.parent.exists() else "no keys"]
     if settings.database_url is None and not (folder / "dualrec.db").exists():
         missing.append("no database")
     hint = "" if command != "serve" else ", or start with --init"

@@ -105,7 +105,10 @@ def copy_recording(demo: dict[str, Any], tmp_path: Path) -> Path:
 
 
 def exported_key(data_dir: str) -> tuple[str, str]:
-    """The public key PEM and key id of a data folder, as ``dualrec keys export`` prints them."""
+    """The public key PEM and key id of a data folder, as ``dualrec keys export`` prints them
+    (the folder made first when it is not one yet)."""
+    if not (Path(data_dir) / "dualrec-data.toml").exists():
+        dualrec("init", "--data-dir", data_dir)
     exported = dualrec("keys", "export", "--data-dir", data_dir)
     return exported.stdout, exported.stderr.split("# key id ", 1)[1].strip()
 
@@ -278,6 +281,12 @@ def test_what_the_commands_write_is_private_to_their_user(tmp_path: Path) -> Non
     data = tmp_path / "var"
     dualrec("db", "upgrade", "--data-dir", str(data))
     dualrec("kiosks", "enroll", "K-PRIVATE", "--branch", "BJ-001", "--data-dir", str(data))
+    # keys export makes no key: a folder without one is no data folder (exit 2), nothing made.
+    refused = dualrec("keys", "export", "--data-dir", str(data), check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert "is not a dualrec data folder (no signing key)" in refused.stderr
+    assert not (data / "keys" / "recording-signing-key.pem").exists()
+    dualrec("init", "--data-dir", str(data))
     dualrec("keys", "export", "--data-dir", str(data))
     written = [data, *data.rglob("*")]
     assert len(written) >= 4
