@@ -39,10 +39,16 @@ def _progress_printer() -> tuple[float, Callable[[str], None]]:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Make a data folder (keys, database schema, marker) and say what was made."""
+    from storage import StorageError
+
     from .datafolder import initialise
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    print("\n".join(asyncio.run(initialise(_settings(args)))))
+    try:
+        print("\n".join(asyncio.run(initialise(_settings(args)))))
+    except StorageError as exc:  # names the driver's error, never the URL
+        print(f"dualrec init: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

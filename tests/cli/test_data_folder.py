@@ -118,3 +118,11 @@ async def test_init_makes_the_schema_of_a_postgresql_database(tmp_path: Path) ->
         assert "database upgraded" not in again.stdout, again.stdout
     finally:
         await on_server(server, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_init_says_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
+    url = "postgresql://dualrec:pa55word@127.0.0.1:1/dualrec"
+    result = dualrec("init", "--data-dir", str(tmp_path / "var"), "--database-url", url)
+    assert result.returncode == 1 and "dualrec init: database unavailable" in result.stderr
+    assert "pa55word" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+    assert not (tmp_path / "var" / MARKER).exists()
