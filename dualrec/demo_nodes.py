@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,10 @@ from .settings import Settings
 START_WAIT_S = 60.0
 #: How long the worker may take to make the composite after hang-up.
 COMPOSITE_WAIT_S = 300.0
-#: How long the whole call may take (a bound, not an expectation).
-CALL_WAIT_S = 600.0
+#: How long the whole call may take (a bound, not an expectation: it takes seconds).
+CALL_WAIT_S = 240.0
+#: How long a party may take to end after the other did, or to close when cancelled.
+PARTY_END_S = 30.0
 #: How long a SIGTERM may take (a node drains, the worker finishes its job).
 STOP_WAIT_S = 60.0
 NODES = ("node1", "node2")
@@ -55,15 +59,51 @@ async def run_nodes_demo(
     service: str = "card_opening",
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Two nodes and a worker as processes, a kiosk on node 1 and an agent on node 2."""
+    """Two nodes and a worker as processes, a kiosk on node 1 and an agent on node 2.
+
+    SIGTERM or SIGINT stops it, and its processes with it (DemoFailed says so).
+    """
+    async with _stopped_by_signals():
+        return await _demo(settings, step_s=step_s, service=service, progress=progress)
+
+
+@contextlib.asynccontextmanager
+async def _stopped_by_signals() -> AsyncIterator[None]:
+    """SIGTERM and SIGINT cancel the demo (its clean-up stops the processes), as DemoFailed."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+    received: list[str] = []
+
+    def stop(name: str) -> None:
+        received.append(name)
+        task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig.name)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        task.uncancel()
+        raise DemoFailed(f"stopped by {received[0]}; its nodes and worker were stopped") from None
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _demo(
+    settings: Settings, *, step_s: float, service: str, progress: Callable[[str], None]
+) -> dict[str, Any]:
     began = time.monotonic()
     redis_url, database = await check_services(settings)
     settings = settings.with_changes(redis_url=redis_url, database_url=database.url)
-    progress(f"Redis {redis_url}, PostgreSQL {database.describe()}")
+    progress(f"Redis {shown_url(redis_url)}, PostgreSQL {database.describe()}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     logs = settings.data_dir / "demo-nodes"
     logs.mkdir(exist_ok=True)
-    # URLs go by environment, not argv: a password in a URL would show in ps.
+    # The database URL goes by environment, not argv: a password in it would show in ps.
+    # (dualrec worker wants --redis-url on its command line.)
     env = {"DUALREC_REDIS_URL": redis_url, "DUALREC_DATABASE_URL": database.url}
     common = ("--data-dir", str(settings.data_dir.resolve()))
     ports = {name: _free_port() for name in NODES}
@@ -106,10 +146,7 @@ async def run_nodes_demo(
             )
             watch = asyncio.ensure_future(_watch_owners(redis_url, owners))
             try:
-                async with asyncio.timeout(CALL_WAIT_S):
-                    kiosk_result, agent_result = await asyncio.gather(kiosk.run(), agent.run())
-            except TimeoutError:
-                raise DemoFailed(f"no call within {CALL_WAIT_S:g} s:\n{_tails(children)}") from None
+                kiosk_result, agent_result = await _call(kiosk, agent, children)
             finally:
                 watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -228,7 +265,9 @@ async def _start_node(child: Child, port: int, progress: Callable[[str], None]) 
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                     if response.status == 200:
-                        progress(f"{child.name} listening on http://127.0.0.1:{port}")
+                        progress(
+                            f"{child.name} listening on http://127.0.0.1:{port} (pid {child.pid})"
+                        )
                         return
             await asyncio.sleep(0.1)
     raise DemoFailed(f"{child.name} did not start; its output ({child.log}):\n{child.tail()}")
@@ -265,6 +304,49 @@ async def _watch_owners(redis_url: str, owners: dict[str, str]) -> None:
             await asyncio.sleep(0.2)
     finally:
         await redis.aclose()
+
+
+async def _call(kiosk: Kiosk, agent: ScriptedAgent, children: list[Child]) -> tuple[Any, Any]:
+    """Both parties' results; DemoFailed naming where a party is stuck.
+
+    The call may take ``CALL_WAIT_S``; once one party is done, the other has
+    ``PARTY_END_S`` to be done too. A party cancelled (by a signal or a failure) gets
+    ``PARTY_END_S`` to close, and is cancelled again if its closing hangs.
+    """
+    parties = {
+        "kiosk": asyncio.ensure_future(kiosk.run()),
+        "agent": asyncio.ensure_future(agent.run()),
+    }
+    try:
+        done, pending = await asyncio.wait(
+            parties.values(), timeout=CALL_WAIT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        if done and pending:
+            for task in done:
+                task.result()  # a party that failed says why
+            _, pending = await asyncio.wait(pending, timeout=PARTY_END_S)
+        if pending:
+            stuck = [
+                f"the {name} did not finish; it waits at\n{_stack(task)}"
+                for name, task in parties.items()
+                if task in pending
+            ]
+            raise DemoFailed("".join(stuck) + _tails(children))
+        return parties["kiosk"].result(), parties["agent"].result()
+    finally:
+        for _ in range(2):
+            running = [task for task in parties.values() if not task.done()]
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running, timeout=PARTY_END_S)
+
+
+def _stack(task: asyncio.Task[Any]) -> str:
+    """Where ``task`` waits, as a traceback."""
+    text = io.StringIO()
+    task.print_stack(file=text)
+    return text.getvalue()
 
 
 def _verify_parts(directory: Path, trusted: Any) -> list[Any]:

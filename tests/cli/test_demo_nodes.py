@@ -14,6 +14,7 @@ Redis and PostgreSQL are skipped when absent, unless ``DUALREC_REQUIRE_REDIS`` o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -41,11 +42,17 @@ MADE = re.compile(r"dualrec_demo_[0-9a-f]{8}")
 SAQ_WORKER_NOTES = ("saq:dualrec-jobs:worker_info:", "saq:dualrec-jobs:stats")
 
 
-async def dualrec_demo(cwd: Path, *args: str) -> tuple[int, str, str]:
-    """``python -m dualrec demo ARGS`` in ``cwd``: its exit status, stdout and stderr."""
+#: The pids of the processes the demo started, as its progress lines name them.
+STARTED = re.compile(r"(?:node\d listening on \S+|worker started) \(pid (\d+)\)")
+#: A bound on one demo (it takes seconds), within the test's time-out.
+DEMO_WAIT_S = 300.0
+
+
+async def start_demo(cwd: Path, *args: str) -> asyncio.subprocess.Process:
+    """``python -m dualrec demo ARGS`` in ``cwd``, its stdout and stderr piped."""
     # The checkout's packages, whichever of them the virtualenv's editable install lists.
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "dualrec",
@@ -56,7 +63,21 @@ async def dualrec_demo(cwd: Path, *args: str) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate()
+
+
+async def dualrec_demo(cwd: Path, *args: str) -> tuple[int, str, str]:
+    """The demo run to its end: its exit status, stdout and stderr.
+
+    A demo still running after ``DEMO_WAIT_S`` gets SIGTERM, which stops its processes too,
+    and the test fails with what it said.
+    """
+    process = await start_demo(cwd, *args)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), DEMO_WAIT_S)
+    except TimeoutError:
+        process.terminate()
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+        pytest.fail(f"the demo did not end within {DEMO_WAIT_S:g} s:\n{err.decode()}")
     return await process.wait(), out.decode(), err.decode()
 
 
@@ -78,7 +99,7 @@ async def demo_databases() -> AsyncIterator[list[str]]:
             await on_server(DEFAULT_POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(DEMO_WAIT_S + 150)
 async def test_a_call_across_two_nodes_and_a_worker(
     tmp_path: Path, redis_target: RedisTarget, demo_databases: list[str]
 ) -> None:
@@ -158,21 +179,30 @@ async def test_a_redis_with_live_nodes_is_refused(
     tmp_path: Path, redis_target: RedisTarget
 ) -> None:
     client = aioredis.Redis.from_url(redis_target.url)
+
+    async def beat() -> None:
+        """A heartbeat each second, as a running node writes it (cluster.NodeRegistry)."""
+        while True:
+            seconds, micros = await client.time()
+            await client.zadd(Keys().nodes, {"node7": seconds * 1000 + micros / 1000})
+            await asyncio.sleep(1.0)
+
+    heartbeat = asyncio.ensure_future(beat())
     try:
-        seconds, micros = await client.time()
-        # A heartbeat of now, as a running node writes it (cluster.NodeRegistry).
-        await client.zadd(Keys().nodes, {"node7": seconds * 1000 + micros / 1000})
+        status, _, err = await dualrec_demo(
+            tmp_path,
+            "--nodes",
+            "2",
+            "--redis-url",
+            redis_target.url,
+            "--database-url",
+            f"postgresql://postgres@127.0.0.1:{free_port()}/dualrec",
+        )
     finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
         await client.aclose()
-    status, _, err = await dualrec_demo(
-        tmp_path,
-        "--nodes",
-        "2",
-        "--redis-url",
-        redis_target.url,
-        "--database-url",
-        f"postgresql://postgres@127.0.0.1:{free_port()}/dualrec",
-    )
     assert status == 2, err
     assert "dualrec nodes are running on it (node7)" in err
 
@@ -180,3 +210,34 @@ async def test_a_redis_with_live_nodes_is_refused(
 async def test_redis_url_without_nodes_is_refused(tmp_path: Path) -> None:
     status, _, err = await dualrec_demo(tmp_path, "--redis-url", "redis://127.0.0.1:6379/0")
     assert status == 2 and "--redis-url is for the demo of several nodes (--nodes 2)" in err
+
+
+@pytest.mark.timeout(DEMO_WAIT_S + 150)
+async def test_sigterm_mid_call_stops_the_demo_and_its_processes(
+    tmp_path: Path, redis_target: RedisTarget, demo_databases: list[str]
+) -> None:
+    process = await start_demo(
+        tmp_path, "--nodes", "2", "--redis-url", redis_target.url, "--data-dir", str(tmp_path)
+    )
+    assert process.stderr is not None
+    said: list[str] = []
+    async with asyncio.timeout(DEMO_WAIT_S):
+        while not said or "kiosk connected" not in said[-1]:
+            line = (await process.stderr.readline()).decode()
+            assert line, "".join(said)  # the demo ended before the call began
+            said.append(line)
+    process.terminate()
+    _, rest = await asyncio.wait_for(process.communicate(), 120)
+    err = "".join(said) + rest.decode()
+    demo_databases += MADE.findall(err)
+    assert process.returncode == 1, err
+    assert "dualrec demo: stopped by SIGTERM; its nodes and worker were stopped" in err
+    pids = [int(pid) for pid in STARTED.findall(err)]
+    assert len(pids) == 3, err  # node1, node2 and the worker
+    assert [group_members(pid) for pid in pids] == [[], [], []]
+    # What the nodes left of the call in Redis went with them.
+    client = aioredis.Redis.from_url(redis_target.url, decode_responses=True)
+    try:
+        assert [key async for key in client.scan_iter(match="dualrec:*")] == []
+    finally:
+        await client.aclose()
