@@ -167,7 +167,7 @@ def _wrong(option: Option, where: str, value: Any) -> SettingsError:
 def _check_choice(option: Option, value: Any, where: str) -> None:
     if option.choices and value not in option.choices:
         raise SettingsError(
-            f"{where}: {option.name} must be {' or '.join(option.choices)}, got {value!r}",
+            f"{where}: {option.name} must be {option.one_of()}, got {value!r}",
             option.name,
         )
 

@@ -54,7 +54,7 @@ def _flag(option: Option) -> str:
 def _meaning(option: Option) -> str:
     text = option.meaning.replace("|", "\\|")
     if option.choices:
-        text += ": " + " or ".join(f"`{choice}`" for choice in option.choices)
+        text += ": " + option.one_of("`")
     if option.secret:
         text += "; secret: never printed"
     return text

@@ -40,6 +40,11 @@ class Option:
     #: Allowed values, when there are few.
     choices: tuple[str, ...] = ()
 
+    def one_of(self, quote: str = "") -> str:
+        """The choices as words: ``a, b or c``."""
+        shown = [f"{quote}{choice}{quote}" for choice in self.choices]
+        return " or ".join([", ".join(shown[:-1]), shown[-1]] if len(shown) > 2 else shown)
+
     @property
     def env(self) -> str:
         """Its environment variable."""
@@ -65,7 +70,12 @@ OPTIONS: tuple[Option, ...] = (
         default="SQLite file `dualrec.db` in the data folder",
     ),
     Option("segment_s", N, "length of a recording segment (s)", aliases=("--segment-seconds",)),
-    Option("log_level", T, "DEBUG, INFO, WARNING or ERROR"),
+    Option(
+        "log_level",
+        T,
+        "how much is logged",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+    ),
     Option(
         "log_format", T, "log lines for people or one JSON object a line", choices=("text", "json")
     ),

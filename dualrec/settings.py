@@ -114,7 +114,7 @@ class Settings:
             raise SettingsError(
                 f"log_format must be text or json, got {self.log_format!r}", "log_format"
             )
-        if self.log_level.upper() not in LOG_LEVELS:
+        if self.log_level not in LOG_LEVELS:
             raise SettingsError(
                 f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}",
                 "log_level",
