@@ -68,7 +68,7 @@ class WaitingQueue:
 
     async def announce(self, roster: Roster, handling: HandlingTimes) -> None:
         """The queue changed: announce it now, or with the rest of a burst of changes."""
-        await self.throttle.request(lambda: self._announce_now(roster, handling))
+        self.throttle.request(lambda: self._announce_now(roster, handling))
 
     async def _announce_now(self, roster: Roster, handling: HandlingTimes) -> None:
         """Tell each waiting kiosk its place and likely wait, and free agents the queue."""

@@ -29,43 +29,34 @@ ANNOUNCE_EVERY_S = 0.25
 
 
 class Throttle:
-    """Runs the latest requested announcement at most once per ``interval_s``."""
+    """Runs the latest requested announcement at most once per ``interval_s``.
+
+    Announcements run in a task of their own, never in the caller's: reading the shared
+    queue waits on Redis, and a handler must not wait for Redis to come back.
+    """
 
     def __init__(self, interval_s: float = ANNOUNCE_EVERY_S) -> None:
         self.interval_s = interval_s
         self._last = -interval_s
         self._latest: Callable[[], Awaitable[None]] | None = None
-        self._later: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
 
-    async def request(self, announce: Callable[[], Awaitable[None]]) -> None:
-        """Run ``announce`` now if the interval has passed, else once it has (the latest)."""
+    def request(self, announce: Callable[[], Awaitable[None]]) -> None:
+        """Run ``announce`` at once if the interval has passed, else once it has (the latest)."""
         self._latest = announce
-        if self._later is not None and not self._later.done():
-            return
-        wait = self._last + self.interval_s - time.monotonic()
-        if wait <= 0:
-            await self._run()
-        else:
-            self._later = asyncio.create_task(self._run_after(wait), name="queue announcement")
-
-    async def _run_after(self, wait: float) -> None:
-        while True:
-            await asyncio.sleep(wait)
-            await self._run()
-            if self._latest is None:  # else requested while it ran: once more, in turn
-                return
-            wait = self._last + self.interval_s - time.monotonic()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="queue announcement")
 
     async def _run(self) -> None:
-        async with self._lock:
-            announce, self._latest = self._latest, None
-            if announce is None:
-                return
-            self._last = time.monotonic()
+        while (announce := self._latest) is not None:
+            wait = self._last + self.interval_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                announce = self._latest or announce  # the latest of the burst
+            self._latest, self._last = None, time.monotonic()
             try:
                 await announce()
-            except Exception as exc:  # Redis away, say: the next change retries
+            except Exception as exc:  # a client's socket, say: the next change retries
                 logger.warning("announcing the queue failed: %s", exc)
 
 
