@@ -60,15 +60,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dualrec.tls import server_tls
     from observability import configure_logging
 
+    from .config import load
     from .datafolder import check_data_folder, initialise
 
-    settings = _settings(args)
+    loaded = load(vars(args), os.environ)
+    settings = loaded.settings
     settings.check_cluster()
     tls = server_tls(settings)
     if settings.init:
         asyncio.run(initialise(settings, schema=False))  # the app upgrades the schema
     check_data_folder(settings)
     configure_logging(settings.log_level, settings.log_format, settings.node_name)
+    logging.getLogger("dualrec").info("%s", loaded.describe())
     # With JSON logs, aiohttp's "Running on" banner is a log line too, not bare stdout.
     banner = logging.getLogger("dualrec").info if settings.log_format == "json" else print
     app = create_app(settings)

@@ -36,6 +36,13 @@ class Loaded:
     sources: dict[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 
+    def describe(self) -> str:
+        """Which file was read and where each setting that is not a default came from
+        (names only: no value, so no secret)."""
+        read = f"settings file {self.config_file}" if self.config_file else "no settings file"
+        given = ", ".join(f"{name} ({where})" for name, where in self.sources.items())
+        return f"{read}; set: {given or 'nothing, all defaults'}"
+
 
 def load_settings(
     flags: Mapping[str, Any] | None = None,

@@ -144,11 +144,21 @@ def test_serve_reads_the_file_named_in_the_environment(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "node.toml"
     data = tmp_path / "srv"
-    config.write_text(f'data_dir = "{data}"\nport = {port}\ninit = true\nlog_format = "json"\n')
+    config.write_text(
+        f'data_dir = "{data}"\nport = {port}\ninit = true\nlog_format = "json"\n'
+        f'metrics_token = "{SECRET}"\n'
+    )
     log = tmp_path / "serve.log"
-    with serving(port, log=log, env={"DUALREC_CONFIG": str(config)}):
+    env = {"DUALREC_CONFIG": str(config), "DUALREC_NODE_ID": "node-c"}
+    with serving(port, log=log, env=env):
         assert (data / "dualrec-data.toml").is_file()
-    assert '"level"' in log.read_text()  # JSON lines, from the file
+    text = log.read_text()
+    assert '"level"' in text  # JSON lines, from the file
+    # The node says which file it read and where each setting came from, never a value.
+    said = f"settings file {config}; set: data_dir ({config} line 1), port ({config} line 2)"
+    assert said in text
+    assert f"metrics_token ({config} line 5), node_id (DUALREC_NODE_ID)" in text
+    assert SECRET not in text
 
 
 def test_serve_reads_the_data_folders_own_file(tmp_path: Path) -> None:
