@@ -172,7 +172,7 @@ async def test_without_redis_and_postgresql_it_names_both(tmp_path: Path) -> Non
     assert f"Redis at redis://127.0.0.1:{port}/0: not reachable" in err
     assert f"PostgreSQL at postgresql://postgres@127.0.0.1:{port}/dualrec: cannot connect" in err
     assert "Traceback" not in err and out == ""
-    assert not (tmp_path / "var").exists()  # nothing was started
+    assert not (tmp_path / "var" / "demo-nodes").exists()  # no node or worker was started
 
 
 async def test_a_redis_with_live_nodes_is_refused(
