@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from media.archive import part_lock
 from media.durable import write_durably
 from media.manifest import sign_manifest, write_signed_manifest
 from storage import Database
-from workflow import Flow, get_flow
+from workflow import Flow, get_flow, load_flows
 
 from .analyse import Limits, inspect_folder
 from .errors import NotInspectable
@@ -79,10 +80,9 @@ def _seal(folder: Path, report: InspectionReport, key: Ed25519PrivateKey) -> Non
     write_signed_manifest(folder, sign_manifest(body, chain.chain, key))
 
 
-def inspect_folder_once(
-    folder: Path, flows: Mapping[str, Flow], key: Ed25519PrivateKey, limits: Limits | None
-) -> Inspected:
-    """Inspect a closed part's folder, or show the inspection it has (blocking)."""
+def _found(folder: Path, key: Ed25519PrivateKey) -> Inspected | None:
+    """The inspection the part has (sealed now if a cut run left it unchained), or None
+    when it needs one; NotInspectable when it does not verify (blocking)."""
     path = folder / REPORT_FILE
     if path.is_file() and _chained(folder):
         return Inspected(_read_report(path), path, made=False)
@@ -94,26 +94,65 @@ def inspect_folder_once(
         report = _read_report(path)
         _seal(folder, report, key)
         return Inspected(report, path, made=False)
-    flow = get_flow(flows, str(read_manifest(folder)["flow"]))
-    report = inspect_folder(folder, flow, limits)
+    return None
+
+
+def _store(folder: Path, report: InspectionReport, key: Ed25519PrivateKey) -> Inspected:
+    """Write the new report, chain it and sign the manifest again (blocking)."""
+    path = folder / REPORT_FILE
     if not write_durably(path, report.to_json().encode("utf-8"), 0o644, replace=False):
         raise NotInspectable(folder, f"{REPORT_FILE} appeared while inspecting")
     _seal(folder, report, key)
     return Inspected(report, path, made=True)
 
 
-async def inspect_locked(
+def inspect_folder_once(
     folder: Path, flows: Mapping[str, Flow], key: Ed25519PrivateKey, limits: Limits | None
+) -> Inspected:
+    """Inspect a closed part's folder, or show the inspection it has (blocking)."""
+    found = _found(folder, key)
+    if found is not None:
+        return found
+    flow = get_flow(flows, str(read_manifest(folder)["flow"]))
+    return _store(folder, inspect_folder(folder, flow, limits), key)
+
+
+def analyse_packaged(folder: Path, flow_name: str, limits: Limits | None) -> InspectionReport:
+    """Inspect ``folder`` against the packaged flow ``flow_name`` (in a worker process:
+    a ``Flow`` does not pickle, its name does)."""
+    return inspect_folder(folder, get_flow(load_flows(), flow_name), limits)
+
+
+async def inspect_locked(
+    folder: Path,
+    flows: Mapping[str, Flow],
+    key: Ed25519PrivateKey,
+    limits: Limits | None,
+    executor: Executor | None = None,
 ) -> Inspected:
     """Inspect a part's folder off the event loop, holding the part's lock.
 
     The composite job (``media.archive.compose_part``) chains and signs under the same
-    lock: neither may sign a manifest the other is rewriting.
+    lock: neither may sign a manifest the other is rewriting. With ``executor`` (a
+    process pool) the analysis runs there, when the part's flow is the packaged one:
+    its decoding and numpy work would otherwise hold the GIL of the calls' event loop.
     """
     if not (folder / CHAIN_FILE).is_file():
         raise NotInspectable(folder, f"no {CHAIN_FILE}: not a recording part")
     async with part_lock(folder):
-        return await asyncio.to_thread(inspect_folder_once, folder, flows, key, limits)
+        if executor is None:
+            return await asyncio.to_thread(inspect_folder_once, folder, flows, key, limits)
+        found = await asyncio.to_thread(_found, folder, key)
+        if found is not None:
+            return found
+        name = str((await asyncio.to_thread(read_manifest, folder))["flow"])
+        flow = get_flow(flows, name)
+        if flow != load_flows().get(name):  # not the packaged flow: judged here
+            report = await asyncio.to_thread(inspect_folder, folder, flow, limits)
+        else:
+            loop = asyncio.get_running_loop()
+            report = await loop.run_in_executor(executor, analyse_packaged, folder, name, limits)
+        return await asyncio.to_thread(_store, folder, report, key)
 
 
 async def inspect_part(
@@ -124,14 +163,16 @@ async def inspect_part(
     key: Ed25519PrivateKey,
     *,
     limits: Limits | None = None,
+    executor: Executor | None = None,
 ) -> Inspected:
     """Inspect a finished part (off the event loop), seal the report, store its summary.
 
     The post-call job calls this once the part's composite is made (the report is chained
-    after it); run again it shows the report it made (``Inspected.made`` is False).
+    after it), with its process pool as ``executor``; run again it shows the report it
+    made (``Inspected.made`` is False).
     """
     folder = layout.directory(recordings_dir)
-    done = await inspect_locked(folder, flows, key, limits)
+    done = await inspect_locked(folder, flows, key, limits, executor)
     report = done.report
     if db is not None:
         await db.save_inspection(

@@ -45,7 +45,8 @@ class JobContext:
     key: Ed25519PrivateKey
     flows: Mapping[str, Flow]
     timezone: str
-    #: The process pool composites are made in (numpy and muxing hold the GIL).
+    #: The process pool composites are made and parts inspected in (numpy, decoding and
+    #: muxing hold the GIL).
     composites: Executor
     #: Ships to object storage; None when the recordings stay local.
     shipper: RecordingShipper | None
@@ -114,7 +115,14 @@ async def inspect_recording(ctx: JobContext, job: PartJob) -> JobOutcome:
         logger.warning("session %s: part %d has no recording folder", job.session_id, job.part)
         return JobOutcome.SKIPPED
     try:
-        done = await inspect_part(ctx.db, ctx.recordings_dir, job.ref.layout, ctx.flows, ctx.key)
+        done = await inspect_part(
+            ctx.db,
+            ctx.recordings_dir,
+            job.ref.layout,
+            ctx.flows,
+            ctx.key,
+            executor=ctx.composites,
+        )
     except InspectionError as exc:
         logger.error("session %s: part %d not inspected: %s", job.session_id, job.part, exc)
         return JobOutcome.SKIPPED

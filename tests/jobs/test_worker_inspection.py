@@ -27,7 +27,7 @@ from tests.jobs.nodes import Node, manifest, run_call, running_node, start_worke
 from tests.jobs.test_redis_jobs import WAIT_S, until
 
 #: Making the composite of the test's call and inspecting it, on a busy machine.
-POST_CALL_S = 180.0
+POST_CALL_S = 300.0
 
 
 @pytest.fixture
