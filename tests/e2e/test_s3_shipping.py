@@ -23,6 +23,7 @@ from common import CHAIN_FILE, MANIFEST_FILE
 from dualrec.app import RECORDINGS
 from dualrec.demo import start_server
 from dualrec.settings import Settings
+from inspection import REPORT_FILE
 from media.archive import COMPOSITE
 from media.verify import verify_recording
 from storage.objectstore import RetentionLocked, TieredStore
@@ -132,11 +133,13 @@ def ceil_second(moment: datetime) -> datetime:
 
 
 async def expected_keys(server: RunningServer, session_id: str) -> set[str]:
-    """Every file of the session's archive: segments, evidence, manifest, chain, composite."""
+    """Every file of the session's archive: segments, evidence, manifest, chain, composite,
+    the inspection's report (its job runs after the composite's, before shipping)."""
     detail = await server.db.get_session(session_id)
     segments = {f.path for f in detail.files}
     evidence = {f"{session_id}/{e.file}" for e in detail.evidence}
     archive = {MANIFEST_FILE, CHAIN_FILE, COMPOSITE, Path(COMPOSITE).with_suffix(".vtt").name}
+    archive.add(REPORT_FILE)
     assert len(segments) >= 8 and evidence
     return segments | evidence | {f"{session_id}/{name}" for name in archive}
 
