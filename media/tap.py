@@ -40,6 +40,10 @@ CLOCK_RATES = {"video": 90000, "audio": 48000}
 MIN_KEYFRAME_INTERVAL_S = 0.5
 #: Packet arrival times kept for frames not yet handed over (by RTP timestamp).
 MAX_ARRIVALS = 256
+#: While audio packets wait for a missing one, look at them this often (seconds) ...
+REORDER_CHECK_S = 0.050
+#: ... and give it up after media.reorder's wait plus this much, if no packet came to.
+REORDER_TIMER_GRACE_S = 0.250
 
 
 @dataclass(slots=True)
@@ -223,14 +227,18 @@ class ReceiverTap:
         self._watch_reorder()
 
     def _watch_reorder(self) -> None:
-        """While packets wait for a missing one, look again soon (no later one may come)."""
+        """While packets wait for a missing one, look again later (no later one may come)."""
         if self._reorder.waiting and self._reorder_timer is None:
             loop = asyncio.get_running_loop()
-            self._reorder_timer = loop.call_later(self._reorder.wait_s / 4, self._reorder_due)
+            self._reorder_timer = loop.call_later(REORDER_CHECK_S, self._reorder_due)
 
     def _reorder_due(self) -> None:
+        # Packets arriving decide by their own arrival times, in the order they came off
+        # the socket, so a busy loop does not fool them. This timer runs only for a
+        # stream that stopped; after a busy spell it can run before the packets that
+        # came meanwhile are read, so it gives up a missing one only after a grace.
         self._reorder_timer = None
-        for item in self._reorder.due(time.time()):
+        for item in self._reorder.due(time.time() - REORDER_TIMER_GRACE_S):
             self._hand_over_audio(item.packet, item.arrival)
         self._watch_reorder()
 

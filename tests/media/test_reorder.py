@@ -7,7 +7,7 @@ import random
 from aiortc.rtp import RtpPacket
 
 from media.holes import Hole, audio_holes, opus_duration, video_holes
-from media.reorder import MAX_HELD, REORDER_WAIT_S, AudioReorder
+from media.reorder import MAX_HELD, MAX_WAIT_S, REORDER_WAIT_S, AudioReorder
 
 #: An Opus TOC byte of one 20 ms CELT frame (configuration 31, code 0), as aiortc sends.
 OPUS_20MS = bytes([31 << 3])
@@ -48,17 +48,43 @@ def test_a_lost_packet_is_given_up_once_the_wait_is_over() -> None:
     # No later packet needed: the wait is counted from the first one held.
     due = [a.packet.sequence_number for a in buffer.due(0.020 + REORDER_WAIT_S)]
     assert due == [3, 4] and buffer.skipped == 1 and not buffer.waiting
-    # 2 coming now is too late: 3 and 4 were handed on.
+    # 2 coming now is too late: 3 and 4 were handed on; 4 again is a duplicate.
     assert buffer.add(packet(2), 0.2) == [] and buffer.late == 1
-    assert buffer.add(packet(4), 0.2) == [] and buffer.late == 2
+    assert buffer.add(packet(4), 0.2) == [] and buffer.late == 1 and buffer.duplicates == 1
+
+
+def test_the_wait_follows_the_lateness_seen() -> None:
+    """A packet 0.18 s late doubles into a 0.36 s wait for ten seconds, then 80 ms again."""
+    buffer = AudioReorder()
+    buffer.add(packet(1), 0.0)
+    buffer.add(packet(3), 0.02)
+    assert [a.packet.sequence_number for a in buffer.add(packet(4), 0.10)] == [3, 4]
+    assert buffer.add(packet(2), 0.20) == [] and buffer.late == 1
+    assert round(buffer.wait_s, 3) == 0.36
+    # Now a packet as late is waited for.
+    buffer.add(packet(6), 0.30)
+    assert buffer.add(packet(7), 0.45) == []
+    assert [a.packet.sequence_number for a in buffer.add(packet(5), 0.48)] == [5, 6, 7]
+    assert buffer.late == 1 and buffer.skipped == 1
+    buffer.due(0.48 + 10.1)  # ten seconds after the last late packet (5)
+    assert buffer.wait_s == REORDER_WAIT_S
+
+
+def test_the_wait_has_a_ceiling() -> None:
+    buffer = AudioReorder()
+    buffer.add(packet(1), 0.0)
+    buffer.add(packet(3), 0.02)
+    buffer.due(0.2)
+    buffer.add(packet(2), 5.0)
+    assert buffer.wait_s == MAX_WAIT_S
 
 
 def test_nothing_waits_while_nothing_is_missing() -> None:
     buffer = AudioReorder()
     for seq in range(10):
         assert len(buffer.add(packet(seq), seq * 0.020)) == 1
-    assert buffer.add(packet(9), 0.3) == []  # a duplicate of one handed on is late
-    assert not buffer.waiting
+    assert buffer.add(packet(9), 0.3) == []  # a duplicate of one handed on
+    assert not buffer.waiting and buffer.duplicates == 1 and buffer.late == 0
 
 
 def test_a_restarted_sender_is_followed() -> None:
