@@ -87,6 +87,9 @@ class NodeRegistry:
         self._suspect = False
         self._task: asyncio.Task[None] | None = None
         self._pulse_task: asyncio.Task[None] | None = None
+        #: Until then a node missing from Redis is not taken for gone (Redis was just
+        #: restarted, or this node just started: the others register again within a beat).
+        self._trust_until = time.monotonic() + DEAD_AFTER_S
 
     # -- this node -----------------------------------------------------------------
 
@@ -197,11 +200,17 @@ class NodeRegistry:
         self._last_ok, self.failing_since = time.monotonic(), None
         if registered and not existed:
             logger.warning("Redis lost this node's state (restarted?): registering again")
+            self._trust_until = time.monotonic() + DEAD_AFTER_S
             await self._on_reset()
         scores = await self.redis.zrange(self.keys.nodes, 0, -1, withscores=True)
         fresh = {n for n, s in scores if now_ms - s < DEAD_AFTER_S * 1000 and n != self.node}
         info = {n: await self.redis.hmget(self.keys.node(n), "address", "draining") for n in fresh}
-        self.peers = {n: address for n, (address, _) in info.items() if address is not None}
+        peers = {n: address for n, (address, _) in info.items() if address is not None}
+        if time.monotonic() < self._trust_until:
+            # Those not heard of again yet are still alive, unless seen silent (below).
+            stale = {n for n, s in scores if now_ms - s >= DEAD_AFTER_S * 1000}
+            peers = {n: a for n, a in self.peers.items() if n not in stale} | peers
+        self.peers = peers
         self.draining_peers = {n for n, (_, draining) in info.items() if draining == "1"}
         for node, score in scores:
             if node != self.node and now_ms - score >= DEAD_AFTER_S * 1000:
