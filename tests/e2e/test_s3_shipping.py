@@ -226,11 +226,17 @@ async def test_segments_ship_during_the_call_and_the_archive_after(
     assert health["uploads_pending"] == 0
 
 
+#: How long object storage is down in the outage test.
+OUTAGE_S = 60.0
+
+
+@pytest.mark.timeout(OUTAGE_S + 240)
 async def test_uploads_wait_out_an_outage_and_keep_the_local_files(
     server: RunningServer, outage: Outage, s3_url: str, bucket: str
 ) -> None:
     shipper = shipper_of(server)
     outage.go_down()
+    down_at = time.monotonic()
     session_id = await run_session(server, step_s=1.2)
     # The composite is made and the archive queued; nothing can be stored yet.
     job = server.centre.composite_jobs.get(session_id)
@@ -242,6 +248,12 @@ async def test_uploads_wait_out_an_outage_and_keep_the_local_files(
     held = local_files(folder)
     assert {f"{session_id}/{name}" for name in held} == expected
     assert shipper.pending > 0 and shipper.stats.retried > 0
+    assert await asyncio.to_thread(keys, s3_url, bucket, session_id + "/") == set()
+    # Down for a whole minute (issue 13): the uploads keep being tried, nothing local goes.
+    retried = shipper.stats.retried
+    await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
+    assert local_files(folder) == held
+    assert shipper.stats.retried > retried
     assert await asyncio.to_thread(keys, s3_url, bucket, session_id + "/") == set()
 
     outage.come_back()
