@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,20 +94,17 @@ KEYFRAME_MARGIN_S = 0.3
 
 
 class StampedHistory(list[Message]):
-    """A client's history that notes when each message arrived, and signals each type."""
+    """A client's history that notes when each message arrived."""
 
     def __init__(self) -> None:
         super().__init__()
         #: Unix time of each message's arrival, in the order of the list.
         self.times: list[float] = []
-        #: Set once a message of that type (``Message.type``) has arrived.
-        self.seen: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
     def append(self, message: Message) -> None:
         """Keep ``message`` with its arrival time."""
         self.times.append(time.time())
         super().append(message)
-        self.seen[message.type].set()
 
     def first_at(self, kind: type[Message]) -> float | None:
         """When the first message of ``kind`` arrived."""
@@ -169,8 +165,8 @@ class CountingClient(SignalingClient):
             media_at = time.time()
             await self.gate.arrive()
             # The first step takes a still of the customer, which needs a keyframe, and the
-            # pre-encoded video has one only at each loop start: short calls paired one by
-            # one (bench.nodes) would otherwise ask before the last call's first keyframe.
+            # pre-encoded video has one only at each loop start: with short calls (10 s) the
+            # first step would otherwise come before the last call's first keyframe.
             seconds = max(seconds, media_at + LOOP_S + KEYFRAME_MARGIN_S - time.time())
         await super().pause(seconds)
 
