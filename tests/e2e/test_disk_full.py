@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,39 @@ async def wait_recording(database: Database, count: int) -> str:
     raise AssertionError(f"no {count} recording sessions: {await database.list_sessions()}")
 
 
+async def failed_call(
+    url: str, kiosk_token: str, agent_token: str, during: Callable[[], Awaitable[str]]
+) -> str:
+    """A call the server ends for want of disk (``during`` runs meanwhile, and names it).
+
+    Both parties must get ``recording_failed``, then ``session_ended`` by the server.
+    """
+    kiosk = Kiosk(url, kiosk_token, open_source("synthetic", KIOSK_LOOK), think_s=0.1)
+    # Steps far apart: the call is still going when the disk fills up.
+    agent = ScriptedAgent(url, agent_token, open_source("synthetic", AGENT_LOOK), step_s=60)
+    kiosk_run, agent_run = asyncio.ensure_future(kiosk.run()), asyncio.ensure_future(agent.run())
+    try:
+        session_id = await during()
+        assert (await asyncio.wait_for(kiosk_run, 60)).ended is not None
+        # The scripted agent would find out only at its next step: its messages say it all.
+        for _ in range(300):
+            if any(isinstance(m, SessionEnded) for m in agent.client.history):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        for run in (kiosk_run, agent_run):
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await run
+    for messages in (kiosk.client.history, agent.client.history):
+        errors = [m.code for m in messages if isinstance(m, Error)]
+        ended = [m for m in messages if isinstance(m, SessionEnded)]
+        assert errors == ["recording_failed"], errors
+        assert [(m.by, m.reason) for m in ended] == [("server", RecordingFailed.reason)]
+        assert {m.session_id for m in ended} == {session_id}
+    return session_id
+
+
 async def test_a_full_disk_mid_call_fails_the_call_cleanly(
     tmp_path: Path, database: Database, small_disk: Path
 ) -> None:
@@ -97,34 +130,18 @@ async def test_a_full_disk_mid_call_fails_the_call_cleanly(
     agent_token = await database.add_credential("agent", "A1")
     server = await start_serve(data_dir, port, output=log)
     try:
-        kiosk = Kiosk(url, kiosk_token, open_source("synthetic", KIOSK_LOOK), think_s=0.1)
-        # Steps far apart: the call is still going when the disk fills up.
-        agent = ScriptedAgent(url, agent_token, open_source("synthetic", AGENT_LOOK), step_s=60)
-        kiosk_run, agent_run = (
-            asyncio.ensure_future(kiosk.run()),
-            asyncio.ensure_future(agent.run()),
-        )
-        session_id = await wait_recording(database, 1)
-        await asyncio.sleep(8.0)
-        filled = await asyncio.to_thread(fill, small_disk)
-        kiosk_result = await asyncio.wait_for(kiosk_run, 60)
-        # The scripted agent would find out only at its next step: its messages say it all.
-        for _ in range(300):
-            if any(isinstance(m, SessionEnded) for m in agent.client.history):
-                break
-            await asyncio.sleep(0.1)
-        agent_run.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await agent_run
+        filled = 0
+
+        async def fill_mid_call() -> str:
+            nonlocal filled
+            session_id = await wait_recording(database, 1)
+            await asyncio.sleep(8.0)
+            filled = await asyncio.to_thread(fill, small_disk)
+            return session_id
 
         # Both parties are told, in words of their own (the pages' texts for the code),
         # and the call ends.
-        for messages in (kiosk.client.history, agent.client.history):
-            errors = [m.code for m in messages if isinstance(m, Error)]
-            ended = [m for m in messages if isinstance(m, SessionEnded)]
-            assert errors == ["recording_failed"], errors
-            assert [(m.by, m.reason) for m in ended] == [("server", RecordingFailed.reason)]
-        assert kiosk_result.ended is not None
+        session_id = await failed_call(url, kiosk_token, agent_token, fill_mid_call)
         stored = (await database.get_session(session_id)).session
         assert (str(stored.status), stored.end_reason) == ("failed", RecordingFailed.reason)
 
@@ -143,6 +160,19 @@ async def test_a_full_disk_mid_call_fails_the_call_cleanly(
         assert any("disk full" in e or "No space" in e for e in manifest["failed"]["errors"])
         for track in report.tracks:  # about 8 s of each track, before the disk filled up
             assert track.frames > 0 and (track.end_s or 0) > 6.0, track
+
+        # While the disk is full no call is recorded: the next one fails likewise, at once.
+        async def matched() -> str:
+            for _ in range(300):
+                sessions = await database.list_sessions()
+                if len(sessions) == 2 and sessions[0].agent_name is not None:
+                    return sessions[0].id
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"no second call: {await database.list_sessions()}")
+
+        refused = await failed_call(url, kiosk_token, agent_token, matched)
+        stored = (await database.get_session(refused)).session
+        assert (str(stored.status), stored.end_reason) == ("failed", RecordingFailed.reason)
 
         # Room again: the server says so and serves the next call, recorded whole.
         (small_disk / FILLER).unlink()
