@@ -32,6 +32,7 @@ from common import Party
 from .counts import DropReason, FrameCounts
 from .errors import MediaError, NegotiationError
 from .forward import ForwardTrack, QueuedTrack
+from .live_watch import LiveWatch
 from .recorder import SessionRecorder
 from .speech import FRAME as ANNOUNCEMENT_FRAME
 from .speech import encode_opus
@@ -205,6 +206,8 @@ class SessionRelay:
         self.closed = False
         #: Parties whose microphone an announcement replaces just now.
         self._announcing: set[str] = set()
+        #: The live checks of the customer's media, once the recording runs (media.live_watch).
+        self.watch: LiveWatch | None = None
         for party, link in self.links.items():
             link.pc.on("connectionstatechange", self._state_handler(party, link))
 
@@ -232,6 +235,8 @@ class SessionRelay:
 
     def _on_frame(self, link: PartyLink, frame: EncodedFrame) -> None:
         self.counts.received[frame.kind] += 1
+        if self.watch is not None and link.party == Party.KIOSK:
+            self.watch.observe(frame)
         if frame.kind == "video" and not link.pictures.add(frame):
             self.request_keyframe(link.party)
         if frame.kind == "audio" and link.party in self._announcing:
@@ -309,6 +314,8 @@ class SessionRelay:
         if self.closed:
             return
         self.closed = True
+        if self.watch is not None:
+            await self.watch.stop()
         for party, link in self.links.items():
             for clock in link.clocks.values():
                 for placed in clock.drain():

@@ -25,6 +25,7 @@ from storage.shipping import RecordingShipper
 from .call import CallEvent, CallState
 from .errors import OutOfOrder, RecordingFailed
 from .ice import IceServers
+from .live_flags import watch_customer
 from .protocol import Error
 from .session import Client, LiveSession
 
@@ -147,6 +148,7 @@ class MediaSetup:
         if accepted is not None:
             self.metrics.paired(session.service, time.monotonic() - accepted)
         logger.info("session %s: both parties connected, recording", session.id)
+        watch_customer(session)  # live face and sound checks, told to the agent
         await self.db.start_session(
             session.id,
             agent_name=session.agent.name,

@@ -8,6 +8,7 @@ import { otherLanguage, saveLanguage, savedLanguage } from "/static/shared/i18n.
 import { Language, Party, Presence, Workflow, label } from "/static/shared/vocabulary.js";
 import { acceptAnswer, closePeer, endCall, startCall } from "./call.js";
 import { live, state, t } from "./console-state.js";
+import { clearLiveFlags, liveFlag } from "./live-flags.js";
 import { send, openLink } from "./link.js";
 import { hideError, hideNotice, showError } from "./notices.js";
 import { renderAll } from "./render.js";
@@ -82,7 +83,9 @@ const HANDLERS = {
     closePeer();
     renderBanner();
   },
+  live_flag: liveFlag,
   session_ended(m) {
+    clearLiveFlags();
     endCall(m);
   },
   error(m) {

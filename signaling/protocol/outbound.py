@@ -150,6 +150,30 @@ class PeerReconnecting(Message):
     party: str
 
 
+#: The live checks of the customer's media (media.live_watch.LiveFlag).
+LIVE_FLAGS = ("customer_absent", "second_face", "customer_no_sound")
+
+
+@dataclass(frozen=True)
+class LiveFlagMessage(Message):
+    """A live check of the customer's media raised or cleared, for the agent's console.
+
+    ``offset_ms`` is when it was seen, from the start of the recording part.
+    """
+
+    type: ClassVar[str] = "live_flag"
+    session_id: str
+    flag: str
+    raised: bool
+    offset_ms: int
+
+    def __post_init__(self) -> None:
+        if self.flag not in LIVE_FLAGS:
+            raise ValueError(f"flag must be one of {', '.join(LIVE_FLAGS)}")
+        if self.offset_ms < 0:
+            raise ValueError("offset_ms must not be negative")
+
+
 @dataclass(frozen=True)
 class SessionEnded(Message):
     """The call is over; the recording is being closed."""

@@ -127,6 +127,9 @@ async def test_agent_takes_a_card_opening_call_in_the_browser(server: RunningSer
             # good / fair / poor: on a loaded test machine loopback is not always "good".
             await page.wait_for_selector("#netq:not([data-level=unknown])", timeout=15_000)
             assert "RTT" in await page.inner_text("#netq-detail")
+            # Live checks: the synthetic camera shows colours, no face, and the agent is told.
+            absent = page.locator("#live-flags li[data-flag=customer_absent]")
+            await expect(absent).to_contain_text("not in the picture", timeout=40_000)
 
             # identity_check: a wrong ID number is refused by the step, and shown.
             await on_step(page, "identity_check")
