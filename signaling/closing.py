@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import MANIFEST_FILE, RecordingLayout
 from jobs import JobError, JobKind, JobQueue, PartJob
-from media import ChainLog, IntegrityError, SessionRecorder
+from media import ChainLog, IntegrityError, MediaError, SessionRecorder
 from media.archive import close_archive, has_composite, sign_archive
 from media.recovery import recover_part
 from storage import Database, audit
@@ -193,10 +193,15 @@ class PartCloser:
             await audit.note_session_facts(self.db, session.id, session.context.to_dict(), terminal)
         if session.relay is not None and session.t0 is not None:
             recorder = session.relay.recorder
-            if recorder.errors:
-                await self.close_failed(session.recording_ref(), recorder)
-            else:
-                await self.close(session.recording_ref(), recorder.chain)
+            try:
+                if recorder.errors:
+                    await self.close_failed(session.recording_ref(), recorder)
+                else:
+                    await self.close(session.recording_ref(), recorder.chain)
+            except (MediaError, OSError) as exc:
+                # The call still ends for both parties; the part stays unsigned (verify
+                # says so) rather than the session staying open for ever.
+                logger.error("session %s: part %d not closed: %s", session.id, session.part, exc)
         return outcome
 
     async def close(self, ref: RecordingRef, chain: ChainLog | None) -> None:
