@@ -317,6 +317,8 @@ class SessionRelay:
         if self.watch is not None:
             await self.watch.stop()
         for party, link in self.links.items():
+            for tap in link.taps.values():
+                tap.flush()  # audio waiting for a packet that will not come now
             for clock in link.clocks.values():
                 for placed in clock.drain():
                     self.recorder.add(party, placed)

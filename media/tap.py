@@ -242,6 +242,14 @@ class ReceiverTap:
             self._hand_over_audio(item.packet, item.arrival)
         self._watch_reorder()
 
+    def flush(self) -> None:
+        """Hand over the audio packets still waiting for a missing one (at hang-up)."""
+        if self._reorder_timer is not None:
+            self._reorder_timer.cancel()
+            self._reorder_timer = None
+        for item in self._reorder.flush():
+            self._hand_over_audio(item.packet, item.arrival)
+
     def _hand_over_audio(self, packet: RtpPacket, arrival: float) -> None:
         """Hand over one Opus packet; repeated or older ones are dropped."""
         if not packet.payload:
