@@ -130,7 +130,7 @@ async def session_page(request: web.Request) -> web.Response:
     detail = await request.app[DATABASE].get_session(session_id)
     if user.role == Role.AGENT and user.name not in (
         detail.session.agent_name,
-        request.app[LIVE_CALLS].agent_of(session_id),
+        await request.app[LIVE_CALLS].agent_of(session_id),
     ):
         raise web.HTTPForbidden(text="an agent sees the sessions of their own calls only")
     parts = max(detail.session.recording_parts, 1)
@@ -165,7 +165,7 @@ async def evidence_file(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise web.HTTPNotFound(text="no such evidence") from None
     user = request[USER]
-    if user.role == Role.AGENT and request.app[LIVE_CALLS].agent_of(session_id) != user.name:
+    if user.role == Role.AGENT and await request.app[LIVE_CALLS].agent_of(session_id) != user.name:
         raise web.HTTPForbidden(text="an agent sees the evidence of their own call only")
     detail = await request.app[DATABASE].get_session(session_id)
     item = next((e for e in detail.evidence if e.seq == seq), None)

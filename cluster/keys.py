@@ -74,6 +74,12 @@ class Keys:
         """Set: the sessions a node owns (waiting or in a call)."""
         return f"{self.prefix}:node-calls:{node}"
 
+    @property
+    def live_calls(self) -> str:
+        """Hash: session id -> JSON of a call under way as supervisors see it (its owner
+        rewrites it each heartbeat; an entry not rewritten for a while is stale)."""
+        return f"{self.prefix}:live-calls"
+
     def held(self, session_id: str) -> str:
         """String: the agent key waiting for this interrupted session's customer."""
         return f"{self.prefix}:held:{session_id}"

@@ -22,8 +22,10 @@ from media import MediaError
 from storage import NotFound, SessionStatus
 from workflow import get_flow
 
+from . import cluster_view
 from .closing import close_interrupted_part
 from .errors import OutOfOrder, SignalingError, Unauthorised
+from .overview import CentreOverview
 from .protocol import PeerReconnecting, Resume, SessionEnded
 from .server import error_message
 from .session import Client, LiveSession, RemoteCall
@@ -60,6 +62,8 @@ async def beat(fed: Federation) -> None:
             client.remote = None
             fed.tasks.spawn(rescue(fed, client, remote.session_id))
     await fed.centre.queue.announce(fed.centre.roster, fed.centre.handling)
+    calls = CentreOverview(fed.centre).local_calls()
+    fed.seen = await cluster_view.refresh(fed, [call.to_json() for call in calls])
 
 
 async def rescue(fed: Federation, kiosk: Client, session_id: str) -> None:

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,8 +30,9 @@ from redis.asyncio import Redis
 from cluster import ClaimRefused, Envelope, EnvelopeError, Keys, NodeBus, NodeRegistry, SharedQueue
 from common import BackgroundTasks, Language, Presence, Role
 
-from . import failover
+from . import cluster_view, failover
 from .errors import OutOfOrder, SignalingError
+from .nodelink import Everywhere
 from .protocol import (
     Error,
     Hangup,
@@ -51,6 +51,7 @@ from .shared_queue import NodeQueue
 
 if TYPE_CHECKING:
     from .hub import CallCentre
+
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class Federation:
         self.tasks = BackgroundTasks("federation")
         self._listener: asyncio.Task[None] | None = None
         self.queue = centre.queue = NodeQueue(self.shared, node)
+        #: Every node's agents and calls as last read (each heartbeat), for supervisors.
+        self.seen = Everywhere()
         centre.media.may_write = self.registry.lease_valid
         centre.roster.watch = self.publish_agent
 
@@ -163,6 +166,7 @@ class Federation:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.call(session.id))
             pipe.srem(self.keys.node_calls(self.node), session.id)
+            pipe.hdel(self.keys.live_calls, session.id)
             await pipe.execute()
 
     async def claim(self, agent: Client, offer_id: str | None) -> LiveSession | None:
@@ -227,21 +231,18 @@ class Federation:
     def draining(self) -> bool:
         return self.registry.draining
 
+    async def agent_of(self, session_id: str) -> str | None:
+        name: str | None = await self.redis.hget(self.keys.call(session_id), "agent")
+        return name
+
+    def everywhere(self) -> Everywhere | None:
+        return self.seen
+
     def status(self) -> dict[str, Any]:
-        registry = self.registry
-        return {
-            "node": self.node,
-            "nodes": sorted([self.node, *registry.peers]),
-            "draining": registry.draining,
-            "redis_errors": registry.errors + self.bus.errors,
-        }
+        return cluster_view.status(self)
 
     def problems(self) -> list[str]:
-        since = self.registry.failing_since
-        if since is None:
-            return []
-        when = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
-        return [f"Redis unreachable since {when}: the queue and other nodes are out of reach"]
+        return cluster_view.problems(self)
 
     # -- agents ----------------------------------------------------------------------
 
@@ -250,19 +251,26 @@ class Federation:
         return f"{self.node}/{agent.id}"
 
     async def publish_agent(self, agent: Client) -> None:
+        """Put this node's ``agent`` in the shared view: presence, call, availability."""
         if agent.role is not Role.AGENT or agent.id not in self.local:
             return
-        free = agent.session is None and agent.remote is None
+        session_id = agent.session.id if agent.session else None
+        if session_id is None and agent.remote is not None:
+            session_id = agent.remote.session_id
+        waited = time.monotonic() - agent.presence_since
         state: dict[str, Any] = {
             "name": agent.name,
             "node": self.node,
             "presence": agent.presence.value,
-            "session_id": None if agent.remote is None else agent.remote.session_id,
-            "since_ms": round(time.time() * 1000),
+            "session_id": session_id,
+            "service": agent.session.service if agent.session else None,
+            "since_ms": round((time.time() - waited) * 1000),
         }
-        await self.shared.agent_state(
-            self.agent_key(agent), state, free and agent.presence is Presence.AVAILABLE
-        )
+        free = session_id is None and agent.presence is Presence.AVAILABLE
+        await self.shared.agent_state(self.agent_key(agent), state, free)
+        if session_id is not None and agent.presence is Presence.BUSY:
+            # Whose call it is, for the pages any node may serve (media and evidence).
+            await self.redis.hset(self.keys.call(session_id), "agent", agent.name)
 
     # -- envelopes ---------------------------------------------------------------------
 

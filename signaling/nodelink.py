@@ -9,6 +9,7 @@ answers with Redis.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .protocol import Message, Resume
@@ -16,6 +17,14 @@ from .session import Client, LiveSession
 
 if TYPE_CHECKING:
     from .queue import WaitingQueue
+
+
+@dataclass
+class Everywhere:
+    """What supervisors see of every node: agents and calls (JSON-ready), as last read."""
+
+    agents: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 class NodeLink(Protocol):
@@ -55,6 +64,14 @@ class NodeLink(Protocol):
 
     def draining(self) -> bool:
         """Whether this node takes no new connections (it drains before it stops)."""
+        ...
+
+    async def agent_of(self, session_id: str) -> str | None:
+        """The agent of a call under way on another node (None: not known elsewhere)."""
+        ...
+
+    def everywhere(self) -> Everywhere | None:
+        """Every node's agents and calls, as last read (None: this node is all there is)."""
         ...
 
     def status(self) -> dict[str, Any]:
@@ -98,6 +115,12 @@ class OneNode:
 
     def draining(self) -> bool:
         return False
+
+    async def agent_of(self, session_id: str) -> str | None:
+        return None
+
+    def everywhere(self) -> Everywhere | None:
+        return None
 
     def status(self) -> dict[str, Any]:
         return {}

@@ -38,6 +38,19 @@ class LiveCall:
     #: Seconds since the recording of this part started, if it has.
     call_s: int | None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LiveCall:
+        """A call as ``to_json`` gave it (from another node)."""
+        return cls(
+            id=data["session_id"],
+            service=data["service"],
+            kiosk=CallParty(data["kiosk"], data["branch"]),
+            agent=CallParty(data["agent"]),
+            state=data["step"],
+            recording=data["recording"],
+            call_s=data["call_s"],
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The call as the supervisor's page reads it."""
         return {
@@ -71,7 +84,7 @@ class LiveCalls(Protocol):
         """Every connected agent's presence and call."""
         ...
 
-    def agent_of(self, session_id: str) -> str | None:
+    async def agent_of(self, session_id: str) -> str | None:
         """The name of the agent in session ``session_id``'s call, or holding it for a resume."""
         ...
 
@@ -94,7 +107,14 @@ class CentreOverview:
         return self._centre.queue.overview()
 
     def calls(self) -> list[LiveCall]:
-        """The calls with an agent, under way."""
+        """The calls with an agent, under way (on every node, with several)."""
+        everywhere = self._centre.nodes.everywhere()
+        if everywhere is None:
+            return self.local_calls()
+        return [LiveCall.from_json(call) for call in everywhere.calls]
+
+    def local_calls(self) -> list[LiveCall]:
+        """The calls with an agent under way on this node."""
         now = time.time()
         return [
             LiveCall(
@@ -111,10 +131,11 @@ class CentreOverview:
         ]
 
     def agents(self) -> list[dict[str, Any]]:
-        """Every connected agent's presence and call."""
-        return self._centre.roster.overview()
+        """Every connected agent's presence and call (on every node, with several)."""
+        everywhere = self._centre.nodes.everywhere()
+        return self._centre.roster.overview() if everywhere is None else everywhere.agents
 
-    def agent_of(self, session_id: str) -> str | None:
+    async def agent_of(self, session_id: str) -> str | None:
         """The name of the agent in session ``session_id``'s call, or holding it for a resume."""
         session = self._centre.sessions.get(session_id)
         # A call whose customer is reconnecting is held for its agent meanwhile.
@@ -122,5 +143,6 @@ class CentreOverview:
             session = self._centre.held.get(session_id)
         agent = None if session is None else session.agent
         if agent is None or agent.role != Role.AGENT:
-            return None
+            # Another node's call (the page may be served by any node).
+            return await self._centre.nodes.agent_of(session_id)
         return agent.name

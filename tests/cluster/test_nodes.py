@@ -35,10 +35,20 @@ async def test_a_kiosk_on_one_node_is_served_by_an_agent_on_another(
     cluster: Cluster, shared_database: SharedDatabase, redis_target: RedisTarget
 ) -> None:
     first, second = await start(cluster, redis_target, 2)
-    tokens = await parties(shared_database.db)
+    db = shared_database.db
+    tokens = await parties(db)
+    await db.add_credential("supervisor", "sue")
+    await db.set_password("supervisor", "sue", PASSWORD)
     customer = kiosk(first.ws_url, tokens[Role.KIOSK])
     staff = agent(second.ws_url, tokens[Role.AGENT])
-    seen, served = await asyncio.gather(customer.run(), staff.run())
+    call = asyncio.gather(customer.run(), staff.run())
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as sue:
+        form = {"name": "sue", "password": PASSWORD}
+        async with sue.post(f"{first.url}/console/login", data=form) as response:
+            assert response.status == 200
+        # A supervisor on node 1 sees the agent of node 2 in the call node 1 owns.
+        await wait_for(lambda: _overview_shows(sue, first.url), "node 1's overview shows all")
+    seen, served = await call
     assert served.ended is not None and served.ended.reason == "completed"
     assert seen.ended is not None and seen.errors == []
     # Media went both ways, straight to the owner (the kiosk's node).
@@ -49,6 +59,14 @@ async def test_a_kiosk_on_one_node_is_served_by_an_agent_on_another(
     assert {f.party for f in detail.files} == {"kiosk", "agent"}
     [report] = await verify(cluster, served.session_id)
     assert report["ok"], report
+
+
+async def _overview_shows(sue: aiohttp.ClientSession, url: str) -> bool:
+    async with sue.get(f"{url}/console/api/overview") as response:
+        overview = await response.json()
+    agents = {(a["name"], a["presence"], a["node"]) for a in overview["agents"]}
+    calls = {(c["kiosk"], c["agent"]) for c in overview["calls"]}
+    return ("agent-1", "busy", "node2") in agents and ("BJ-001-K1", "agent-1") in calls
 
 
 async def test_the_owner_killed_mid_call_the_customer_resumes_with_the_same_agent(
