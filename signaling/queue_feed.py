@@ -71,9 +71,9 @@ class OfferFeed:
 
     async def publish(self, roster: Roster, offers: Sequence[dict[str, Any]]) -> None:
         """Tell each available agent the queue ``offers``: the whole, or what changed."""
-        free = list(roster.free_agents())
-        fresh = [agent for agent in free if _key(agent) not in self._current]
-        told = [agent for agent in free if _key(agent) in self._current]
+        free = {_key(agent): agent for agent in roster.free_agents()}
+        fresh = [agent for key, agent in free.items() if key not in self._current]
+        told = [agent for key, agent in free.items() if key in self._current]
         if told:
             change = changes(self._told, offers)
             if change is not None:
@@ -83,7 +83,7 @@ class OfferFeed:
         # An agent not available now (in a call, away, gone), or available again since
         # (its presence changed in between), gets the whole queue again.
         self._told = [offer["offer_id"] for offer in offers]
-        self._current = {_key(agent) for agent in free}
+        self._current = set(free)
 
 
 def _key(agent: Client) -> tuple[str, float]:

@@ -84,7 +84,13 @@ async def test_a_browser_kiosk_resumes_through_nginx_when_its_node_is_killed(
         try:
             await asyncio.wait_for(act_as_customer(page, pause_at=KILLED_AT), 120)
             before = await kiosk_state(page)
-            await asyncio.sleep(2.0)  # a little more of the first part recorded
+            # The first part holds some of the page's video: a closed segment of it at least.
+            part = cluster.data_dir / "recordings" / before["sessionId"]
+
+            async def kiosk_video_recorded() -> bool:
+                return len(list(part.glob("kiosk-video-*.webm"))) >= 2
+
+            await wait_for(kiosk_video_recorded, "the kiosk's video is recorded", 60.0)
 
             await owner.kill()
             # The page's socket ends with its node; it reconnects through nginx and resumes.

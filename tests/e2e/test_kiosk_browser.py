@@ -14,6 +14,7 @@ import aiohttp
 import av
 import numpy as np
 from playwright.async_api import Browser, Page, ViewportSize
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from agent_console import AgentResult, ScriptedAgent
 from kiosk_client import GROWTH_ANSWERS, open_source
@@ -99,7 +100,10 @@ async def act_as_customer(
             steps.append(step)
         if step is not None and step == pause_at and state["callLive"]:
             return steps
-        await answer_what_is_asked(page, answers)
+        # The step may move on while it is being answered (the agent was quicker): a control
+        # that went with it is not waited for, the next screen is looked at instead.
+        with contextlib.suppress(PlaywrightTimeoutError):
+            await answer_what_is_asked(page, answers)
         await asyncio.sleep(0.2)
 
 
@@ -107,9 +111,10 @@ async def answer_what_is_asked(page: Page, answers: Mapping[str, str]) -> None:
     """Press whatever the current step asks for that is enabled now."""
     if await page.is_visible("#questions"):
         for fieldset in await page.locator("#question-list fieldset").all():
-            question = await fieldset.locator("button").first.get_attribute("data-question")
+            first = fieldset.locator("button").first
+            question = await first.get_attribute("data-question", timeout=5_000)
             assert question is not None
-            await page.click(f"#q-{question}-{answers[question]}")
+            await page.click(f"#q-{question}-{answers[question]}", timeout=5_000)
         if await page.is_enabled("#questions-submit"):
             await page.click("#questions-submit")
     # One button at a time: each press redraws the step.
