@@ -159,4 +159,8 @@ def build_parser(commands: Commands) -> argparse.ArgumentParser:
             )
         data_options(action)
         action.set_defaults(func=commands["cmd_credential"])
+
+    from .backup import add_commands  # backup, restore: their module carries them out
+
+    add_commands(sub, data_options)
     return parser
