@@ -60,8 +60,11 @@ async def stored_session(url: str, session_id: str) -> SessionDetail:
         return await db.get_session(session_id)
 
 
-def check_restored(summary: dict[str, Any], restored: Path, detail: SessionDetail) -> None:
-    """The restored folder verifies the session's recording with the original's key."""
+def check_restored(
+    summary: dict[str, Any], restored: Path, detail: SessionDetail, *database: str
+) -> None:
+    """The restored folder verifies the session's recording with the original's key, and
+    the restored database's access log is intact."""
     verified = dualrec("verify", summary["session_id"], "--data-dir", str(restored), check=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     key = dualrec("keys", "export", "--data-dir", str(restored)).stderr.split("key id ")[1].strip()
@@ -71,6 +74,8 @@ def check_restored(summary: dict[str, Any], restored: Path, detail: SessionDetai
     assert detail.session.status.value == "ended"
     assert len(detail.files) == len([f for f in summary["files"] if f.endswith(".webm")])
     assert [event.target for event in detail.events][-1] == summary["workflow"][-1]["to"]
+    log = dualrec("verify-log", "--data-dir", str(restored), *database)
+    assert log.stdout.startswith("access log intact")
 
 
 def mode(path: Path) -> int:
@@ -168,7 +173,8 @@ async def test_postgres_backup_restores_into_a_new_database(
     restored = tmp_path / "restored"
     dualrec("restore", str(archive), "--data-dir", str(restored), "--database-url", target_url)
     assert not (restored / "dualrec.db").exists()
-    check_restored(summary, restored, await stored_session(target_url, summary["session_id"]))
+    detail = await stored_session(target_url, summary["session_id"])
+    check_restored(summary, restored, detail, "--database-url", target_url)
 
     # The target must be empty: a second restore into it stops at the first clash.
     again = dualrec(
