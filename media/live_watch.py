@@ -109,7 +109,9 @@ class LiveWatch:
         *,
         counter: FaceCounter | None = None,
         every_s: float = CHECK_EVERY_S,
+        session_id: str = "-",
     ) -> None:
+        self.session_id = session_id
         self.on_change = on_change
         self.request_keyframe = request_keyframe
         self.counter = FaceCounter() if counter is None else counter
@@ -151,7 +153,7 @@ class LiveWatch:
             try:
                 await self.check()
             except Exception:  # a live hint is never worth the call
-                logger.exception("live watch: a check failed")
+                logger.exception("session %s: a live check failed", self.session_id)
 
     async def check(self) -> None:
         """One round: the newest picture, then the sound."""

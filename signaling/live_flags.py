@@ -38,6 +38,7 @@ def watch_customer(session: LiveSession) -> LiveWatch | None:
     watch = LiveWatch(
         lambda change: session.tasks.spawn(tell_agent(change)),
         lambda: relay.request_keyframe(Party.KIOSK),
+        session_id=session.id,
     )
     relay.watch = watch
     watch.start()
