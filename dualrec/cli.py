@@ -92,9 +92,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if settings.redis_url is None:
         raise SettingsError("dualrec worker needs the nodes' Redis: --redis-url (redis_url)")
     check_data_folder(settings, command="worker")
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from observability import configure_logging  # as serve: text or JSON lines, to stderr
+
+    configure_logging(settings.log_level, settings.log_format, settings.node_name)
     asyncio.run(run_worker(settings, args.queue or QUEUE_NAME, args.metrics_port))
     return 0
 

@@ -4,6 +4,7 @@ on a folder that is not a data folder (no signing key) it refuses to start, sayi
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -58,3 +59,25 @@ async def test_the_worker_refuses_to_sign_with_a_key_of_its_own(
     assert await asyncio.to_thread(worker.wait, WAIT_S) == 2
     assert "is not a dualrec data folder (no keys" in out.read_text("utf-8")
     assert not (tmp_path / "empty" / "keys").exists()
+
+
+async def test_the_worker_writes_json_lines_when_asked(
+    jobs_redis: JobsRedis, processes: Processes, tmp_path: Path
+) -> None:
+    # Its log goes to the same collector as the nodes' (docs/deployment.md, logs).
+    data_dir = tmp_path / "var"
+    load_or_create_signing_key(data_dir / "keys" / "recording-signing-key.pem")
+    out = tmp_path / "worker.out"
+    args = [*worker_args(jobs_redis, data_dir), "--log-format", "json", "--node-id", "worker-7"]
+    worker = processes.start(*args, log=out)
+    await until(
+        lambda: "taking jobs" in out.read_text("utf-8") or worker.poll() is not None,
+        what="the worker starts",
+    )
+    worker.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.wait, WAIT_S) == 0, out.read_text("utf-8")
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines() if line.strip()]
+    taking = [line for line in lines if "taking jobs" in line["message"]]
+    assert len(taking) == 1 and taking[0]["node"] == "worker-7"
+    assert {line["level"] for line in lines} <= {"DEBUG", "INFO", "WARNING", "ERROR"}
+    assert any("stopped" in line["message"] for line in lines)
