@@ -69,6 +69,8 @@ def _pg_environment(url: str) -> dict[str, str]:
     ):
         if value:
             env[name] = str(value)
+    if not parts.database:  # pg_restore without a database would print the SQL instead
+        raise BackupError("the PostgreSQL URL names no database", "database_url")
     return env
 
 
@@ -114,6 +116,10 @@ def make_backup(settings: Settings, out: Path, *, recordings: bool = True) -> li
     check_data_folder(settings, command="backup")  # never a backup of a mistyped folder
     if out.exists():
         raise BackupError(f"{out} exists: a backup never overwrites a file")
+    if not out.parent.is_dir():
+        raise BackupError(f"no folder {out.parent} to write the backup in")
+    if not settings.signing_key_path.is_file():  # never a new key made by a backup
+        raise BackupError(f"no signing key at {settings.signing_key_path}")
     folder = settings.data_dir
     key = key_id(load_or_create_signing_key(settings.signing_key_path).public_key())
     said = [f"backup        {out.resolve()} (mode 0600: it holds the keys)"]
@@ -204,7 +210,8 @@ def restore_backup(archive: Path, settings: Settings) -> list[str]:
             else:
                 command = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error"]
                 env = _pg_environment(settings.database)
-                _run([*command, f"--dbname={env['PGDATABASE']}", str(dump)], env, "pg_restore")
+                what = "pg_restore (the database may be partly restored: make it anew)"
+                _run([*command, f"--dbname={env['PGDATABASE']}", str(dump)], env, what)
                 said = ["database      PostgreSQL (pg_restore into the given database)"]
             shutil.rmtree(unpacked / "database")
             (unpacked / INDEX).unlink()
