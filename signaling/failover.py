@@ -19,20 +19,16 @@ from typing import TYPE_CHECKING
 
 from common import Presence, Role
 from media import MediaError
-from storage import NotFound, SessionStatus
-from workflow import get_flow
 
 from . import cluster_view
 from .closing import close_interrupted_part
-from .errors import OutOfOrder, SignalingError, Unauthorised
 from .overview import CentreOverview
 from .protocol import PeerReconnecting, Resume, SessionEnded
 from .server import error_message
-from .session import Client, LiveSession, RemoteCall
+from .session import Client, RemoteCall
 
 if TYPE_CHECKING:
     from .federation import Federation
-    from .hub import CallCentre
 
 logger = logging.getLogger(__name__)
 
@@ -148,22 +144,3 @@ async def give_up(fed: Federation, agent: Client, remote: RemoteCall, reason: st
     )
     await agent.send(SessionEnded(session_id=remote.session_id, reason=reason, by="agent"))
     await fed.centre.roster.set_presence(agent, Presence.AFTER_CALL)
-
-
-async def load_queued(centre: CallCentre, client: Client, session_id: str) -> LiveSession:
-    """A session that waited in the queue on another node, as this kiosk's again."""
-    try:
-        stored = (await centre.db.get_session(session_id)).session
-    except NotFound:
-        raise SignalingError(f'session "{session_id}" does not exist') from None
-    if stored.kiosk_name != client.name:
-        raise Unauthorised("a kiosk may resume only its own sessions")
-    if stored.status != SessionStatus.WAITING:
-        raise OutOfOrder("resume", f"session {stored.status}")
-    return LiveSession(
-        id=stored.id,
-        service=stored.service,
-        flow=get_flow(centre.flows, stored.flow),
-        kiosk=client,
-        state=stored.workflow_state,
-    )

@@ -45,6 +45,7 @@ from .protocol import (
     parse_message,
 )
 from .protocol import Presence as PresenceMessage
+from .resume import load_queued
 from .server import error_message
 from .session import Client, LiveSession, RemoteCall
 from .shared_queue import NodeQueue
@@ -150,7 +151,7 @@ class Federation:
             return
         remote = client.remote
         if remote is not None and remote.owner is not None:
-            await self._send(remote.owner, Envelope("gone", origin=self.node, conn=client.id))
+            await self.bus.send(remote.owner, Envelope("gone", origin=self.node, conn=client.id))
         elif remote is not None:
             await self.redis.delete(self.keys.held(remote.session_id))
         if client.role is Role.AGENT:
@@ -190,7 +191,7 @@ class Federation:
             session_id=claim.session_id,
             party=self._party(agent),
         )
-        await self._send(claim.owner, claimed)
+        await self.bus.send(claim.owner, claimed)
         return None
 
     async def resume(self, client: Client, message: Resume) -> bool:
@@ -204,7 +205,8 @@ class Federation:
         if entry is None:
             return False
         # It waited in the queue on a node that died: back at its old place.
-        session = await failover.load_queued(self.centre, client, message.session_id)
+        centre = self.centre
+        session = await load_queued(centre.db, centre.flows, client, message.session_id)
         session.queue_score = entry.score
         client.language = Language(message.language)
         await self.centre.requeue(session)
@@ -282,9 +284,6 @@ class Federation:
             "language": client.language.value,
         }
 
-    async def _send(self, node: str, envelope: Envelope) -> None:
-        await self.bus.send(node, envelope)
-
     async def _forward(self, client: Client, owner: str, message: Message) -> None:
         envelope = Envelope(
             "forward",
@@ -293,7 +292,7 @@ class Federation:
             message=message.to_json(),
             party=self._party(client),
         )
-        await self._send(owner, envelope)
+        await self.bus.send(owner, envelope)
 
     async def _deliver(self, node: str, conn: str, message: Message) -> None:
         """A proxy's ``send``: the message goes to the party's node."""
@@ -302,7 +301,7 @@ class Federation:
         # Sent even to a node this one has not heard of yet (it joined since the last
         # heartbeat); a dead node's stream is deleted when it is cleaned up.
         envelope = Envelope("deliver", origin=self.node, conn=conn, message=message.to_json())
-        await self._send(node, envelope)
+        await self.bus.send(node, envelope)
 
     def _proxy(self, node: str, conn: str, party: dict[str, str]) -> Client:
         proxy = self.proxies.get((node, conn))
@@ -397,4 +396,4 @@ class Federation:
     async def broadcast_close(self, kind: str, what: dict[str, str]) -> None:
         """Close an account's (or a sign-in's) sockets on every other node too."""
         for node in self.registry.peers:
-            await self._send(node, Envelope(kind, origin=self.node, party=what))
+            await self.bus.send(node, Envelope(kind, origin=self.node, party=what))

@@ -8,25 +8,45 @@ the same step, and the next agent's call is recorded as the session's next part.
 
 from __future__ import annotations
 
-from storage import Database, NotFound, SessionStatus
+from storage import Database, NotFound, SessionStatus, SessionView
 from workflow import Flow, FlowContext, get_flow
 
 from .errors import OutOfOrder, SignalingError, Unauthorised
 from .session import Client, EvidenceLedger, LiveSession
 
 
-async def load_interrupted(
-    db: Database, flows: dict[str, Flow], client: Client, session_id: str
-) -> LiveSession:
-    """The kiosk's own interrupted session, at its stored step, as the next recording part."""
+async def _own(db: Database, client: Client, session_id: str, status: SessionStatus) -> SessionView:
+    """The kiosk's own stored session, if it is in ``status``."""
     try:
         stored = (await db.get_session(session_id)).session
     except NotFound:
         raise SignalingError(f'session "{session_id}" does not exist') from None
     if stored.kiosk_name != client.name:
         raise Unauthorised("a kiosk may resume only its own sessions")
-    if stored.status != SessionStatus.INTERRUPTED:
+    if stored.status != status:
         raise OutOfOrder("resume", f"session {stored.status}")
+    return stored
+
+
+async def load_queued(
+    db: Database, flows: dict[str, Flow], client: Client, session_id: str
+) -> LiveSession:
+    """The kiosk's session that waited in the queue on another node, as its own again."""
+    stored = await _own(db, client, session_id, SessionStatus.WAITING)
+    return LiveSession(
+        id=stored.id,
+        service=stored.service,
+        flow=get_flow(flows, stored.flow),
+        kiosk=client,
+        state=stored.workflow_state,
+    )
+
+
+async def load_interrupted(
+    db: Database, flows: dict[str, Flow], client: Client, session_id: str
+) -> LiveSession:
+    """The kiosk's own interrupted session, at its stored step, as the next recording part."""
+    stored = await _own(db, client, session_id, SessionStatus.INTERRUPTED)
     return LiveSession(
         id=stored.id,
         service=stored.service,

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from dualrec.loadbalancer import nginx_command, write_prefix
+from dualrec.processes import group_members
 from tests.support import free_port, start_serve
 
 #: A node's extra ``dualrec serve`` arguments, given its name (e.g. for ``--node-id``).
@@ -42,21 +43,6 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> str:
         return "(no output)"
     text = path.read_text("utf-8", errors="replace").splitlines()
     return "\n".join(text[-lines:])
-
-
-def group_members(pgid: int) -> list[int]:
-    """The live processes of the process group ``pgid`` (zombies, already dead, left out)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue  # gone meanwhile
-        # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ")".
-        state, _ppid, group = text[text.rindex(")") + 2 :].split()[:3]
-        if int(group) == pgid and state != "Z":
-            members.append(int(stat.parent.name))
-    return members
 
 
 def group_alive(pgid: int) -> bool:
