@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiortc.rtp import RtpPacket, is_rtcp
 
 from agent_console import ScriptedAgent
@@ -32,6 +33,9 @@ from media.verify import TrackReport, verify_recording
 from synthetic import AGENT_LOOK, KIOSK_LOOK, PulseClock, SyntheticAudioTrack, SyntheticVideoTrack
 from tests.e2e.test_sync import MAX_OFFSET_S, LossyLink, check_alignment, tracks
 from tests.support import RunningServer
+
+#: A/V offsets are measured: alone, not beside other tests (./dev test).
+pytestmark = pytest.mark.serial
 
 #: An Opus frame of the synthetic microphone (seconds).
 AUDIO_FRAME_S = 0.020

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from media.analysis import (
     av_offsets,
@@ -20,6 +21,9 @@ from media.verify import verify_recording
 from storage import access_log
 from synthetic import AGENT_LOOK, KIOSK_LOOK
 from tests.support import RunningServer, run_session
+
+#: A/V offsets are measured: alone, not beside other tests (./dev test).
+pytestmark = pytest.mark.serial
 
 LOOKS = {"kiosk": KIOSK_LOOK, "agent": AGENT_LOOK}
 STEP_S = 1.2

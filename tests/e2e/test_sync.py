@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket, is_rtcp
 
@@ -33,6 +34,9 @@ from synthetic import (
     SyntheticVideoTrack,
 )
 from tests.support import RunningServer
+
+#: A/V offsets are measured: alone, not beside other tests (./dev test).
+pytestmark = pytest.mark.serial
 
 #: The documented target for A/V and cross-party alignment in the recording.
 MAX_OFFSET_S = 0.040
