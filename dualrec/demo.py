@@ -122,18 +122,23 @@ async def run_demo(
     )
     data["accounts"] = accounts
     data["data_dir"] = str(settings.data_dir)
-    data["composite"] = (
-        None
-        if composite is None
-        else {
-            "file": str(directory / composite["file"]),
-            "duration_s": round(composite["duration_s"], 2),
-            "chapters": len(composite["chapters"]),
-            "ready_after_hangup_s": round(composite_s, 2),
-        }
-    )
+    data["composite"] = composite_summary(directory, composite, composite_s)
     data["inspection"] = inspected
     return data
+
+
+def composite_summary(
+    directory: Path, composite: dict[str, Any] | None, ready_s: float
+) -> dict[str, Any] | None:
+    """The composite of the signed manifest, as the summary gives it."""
+    if composite is None:
+        return None
+    return {
+        "file": str(directory / composite["file"]),
+        "duration_s": round(composite["duration_s"], 2),
+        "chapters": len(composite["chapters"]),
+        "ready_after_hangup_s": round(ready_s, 2),
+    }
 
 
 def summary(

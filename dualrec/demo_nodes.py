@@ -34,7 +34,7 @@ from media.verify import verify_recording
 from storage import Database
 from synthetic import AGENT_LOOK, KIOSK_LOOK
 
-from .demo import DemoFailed, demo_accounts, demo_credentials, summary
+from .demo import DemoFailed, composite_summary, demo_accounts, demo_credentials, summary
 from .demo_services import DemoDatabase, check_services, clean_redis, shown_url
 from .processes import Child
 from .settings import Settings
@@ -187,16 +187,7 @@ async def _demo(
     data["accounts"] = accounts
     data["data_dir"] = str(settings.data_dir)
     data["database_url"] = shown_url(database.url)
-    data["composite"] = (
-        None
-        if composite is None
-        else {
-            "file": str(directory / composite["file"]),
-            "duration_s": round(composite["duration_s"], 2),
-            "chapters": len(composite["chapters"]),
-            "ready_after_hangup_s": round(composite_s, 2),
-        }
-    )
+    data["composite"] = composite_summary(directory, composite, composite_s)
     data["nodes"] = _nodes_summary(
         ports, owners.get(session_id), composite, redis_url, database, children, stopped
     )

@@ -8,6 +8,8 @@ the same step, and the next agent's call is recorded as the session's next part.
 
 from __future__ import annotations
 
+from typing import Any
+
 from storage import Database, NotFound, SessionStatus, SessionView
 from workflow import Flow, FlowContext, get_flow
 
@@ -33,13 +35,7 @@ async def load_queued(
 ) -> LiveSession:
     """The kiosk's session that waited in the queue on another node, as its own again."""
     stored = await _own(db, client, session_id, SessionStatus.WAITING)
-    return LiveSession(
-        id=stored.id,
-        service=stored.service,
-        flow=get_flow(flows, stored.flow),
-        kiosk=client,
-        state=stored.workflow_state,
-    )
+    return _live(stored, flows, client)
 
 
 async def load_interrupted(
@@ -47,14 +43,24 @@ async def load_interrupted(
 ) -> LiveSession:
     """The kiosk's own interrupted session, at its stored step, as the next recording part."""
     stored = await _own(db, client, session_id, SessionStatus.INTERRUPTED)
+    return _live(
+        stored,
+        flows,
+        client,
+        # The stored context holds the ID number sealed: opened here for the guards.
+        context=FlowContext(await db.workflow_context(stored.id)),
+        part=stored.recording_parts + 1,
+        evidence=EvidenceLedger(seq=await db.next_evidence_seq(stored.id) - 1),
+    )
+
+
+def _live(stored: SessionView, flows: dict[str, Flow], client: Client, **more: Any) -> LiveSession:
+    """A live session for ``client`` at the stored session's step."""
     return LiveSession(
         id=stored.id,
         service=stored.service,
         flow=get_flow(flows, stored.flow),
         kiosk=client,
         state=stored.workflow_state,
-        # The stored context holds the ID number sealed: opened here for the guards.
-        context=FlowContext(await db.workflow_context(stored.id)),
-        part=stored.recording_parts + 1,
-        evidence=EvidenceLedger(seq=await db.next_evidence_seq(stored.id) - 1),
+        **more,
     )
