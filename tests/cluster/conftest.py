@@ -114,9 +114,17 @@ def nginx() -> str:
 
 @pytest.fixture
 async def cluster(
-    request: pytest.FixtureRequest, tmp_path: Path, shared_database: SharedDatabase, nginx: str
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    shared_database: SharedDatabase,
+    nginx: str,
+    redis_target: RedisTarget,
 ) -> AsyncIterator[Cluster]:
     """Nodes on the test's PostgreSQL database and one data folder; nginx when started.
+
+    It holds the test's Redis database (``redis_target``) so that its nodes are gone
+    before that database is flushed and given to another test: a node of this test
+    still beating there would be taken for the next test's node of the same id.
 
     Nothing is started yet: the test starts what it needs. A failed test's report shows
     every node's and nginx's output.
