@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.constructed import Script, build
 from common import MANIFEST_FILE
 from inspection import (
     REPORT_FILE,
@@ -18,7 +19,6 @@ from inspection import (
     inspect_folder_once,
 )
 from media.verify import verify_recording
-from tests.inspection.constructed import Script, build
 from workflow import load_flows
 
 BAD = Script(

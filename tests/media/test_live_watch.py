@@ -12,9 +12,9 @@ import av
 import numpy as np
 from aiortc.codecs.opus import OpusEncoder
 
+from bench.constructed import astronaut_face
 from media.live_watch import CONFIRM, QUIET_S, FaceCounter, FlagChange, LiveFlag, LiveWatch
 from media.tap import EncodedFrame
-from tests.inspection.constructed import _face
 
 WIDTH, HEIGHT = 640, 480
 
@@ -24,7 +24,7 @@ def _keyframe(faces: int) -> bytes:
     rng = np.random.default_rng(faces)
     wall = np.dstack([np.tile(np.linspace(90, 150, WIDTH), (HEIGHT, 1))] * 3)
     image = (wall + rng.integers(0, 4, (HEIGHT, WIDTH, 3))).astype(np.uint8)
-    face = np.asarray(_face().repeat(2, axis=0).repeat(2, axis=1))  # 238 x 280
+    face = np.asarray(astronaut_face().repeat(2, axis=0).repeat(2, axis=1))  # 238 x 280
     for n in range(faces):
         x = 40 + n * 320
         image[100 : 100 + face.shape[0], x : x + face.shape[1]] = face

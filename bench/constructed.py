@@ -1,4 +1,5 @@
-"""Constructed recording parts for the inspection tests: real WebM files, chained and signed.
+"""Constructed recording parts for the inspection tests and benchmark: real WebM files,
+chained and signed.
 
 The customer's and agent's pictures are a real face (the astronaut photograph that
 scikit-image ships, public domain) on a live background (noise, so the picture is never
@@ -56,11 +57,17 @@ class Script:
     #: espeak-ng's speed (words a minute) for the disclosure.
     disclosure_wpm: int = 175
     customer_speaks: bool = True
+    #: What the customer says in the confirmation (None: the step's phrase, in English)
+    #: and espeak-ng's voice for it ("cmn-latn-pinyin" for Mandarin written in pinyin,
+    #: "cmn" for characters).
+    customer_says: str | None = None
+    customer_voice: str = "en"
     blank_signature: bool = False
     withhold: frozenset[str] = frozenset()
 
 
-def _face() -> NDArray[np.uint8]:
+def astronaut_face() -> NDArray[np.uint8]:
+    """The astronaut's head (scikit-image's photograph), 119 x 140."""
     source = importlib.resources.files("skimage") / "data" / "astronaut.png"
     image = cv2.imread(str(source))
     assert image is not None, "scikit-image's astronaut.png is missing"
@@ -183,7 +190,7 @@ def build(folder: Path, key: Ed25519PrivateKey, script: Script) -> Path:
     confirmation = flow.step("risk_disclosure").confirmation_phrase
     assert tts is not None and confirmation is not None
     rng = np.random.default_rng(7)
-    face = _face()
+    face = astronaut_face()
     times = list(range(0, END_MS, 1000 // FPS))
     kiosk = [
         (
@@ -205,7 +212,8 @@ def build(folder: Path, key: Ed25519PrivateKey, script: Script) -> Path:
     agent_sound[RATE : RATE + len(disclosure)] = disclosure
     kiosk_sound = np.zeros_like(agent_sound)
     if script.customer_speaks:
-        said = _speech(confirmation["en"], 175)
+        words = confirmation["en"] if script.customer_says is None else script.customer_says
+        said = _speech(words, 175, script.customer_voice)
         kiosk_sound[26 * RATE : 26 * RATE + len(said)] = said
     chain = ChainLog(folder, SESSION)
     segments = []
