@@ -90,7 +90,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[agent_console.TRUSTED_KEY] = key.public_key()
     personal = await asyncio.to_thread(PersonalData.load_or_create, settings.personal_key_path)
     retry = RetryPolicy(total_s=settings.database_retry_s)
-    async with Database(settings.database, personal=personal, retry=retry) as db:
+    share = settings.review_sample_share
+    async with Database(
+        settings.database, personal=personal, retry=retry, review_sample_share=share
+    ) as db:
         if settings.redis_url is None:
             # Among several nodes a survivor cleans up after a dead one (signaling.failover):
             # a node that starts must not touch the calls of the others.

@@ -94,7 +94,11 @@ async def run_worker(settings: Settings, queue_name: str, metrics_port: int | No
         raise SettingsError(f"no signing key at {key_path}: give the nodes' --data-dir")
     key = await asyncio.to_thread(load_or_create_signing_key, key_path)
     metrics = Metrics(node=settings.node_name, process="worker")
-    async with Database(settings.database) as db, contextlib.AsyncExitStack() as stack:
+    share = settings.review_sample_share
+    async with (
+        Database(settings.database, review_sample_share=share) as db,
+        contextlib.AsyncExitStack() as stack,
+    ):
         if metrics_port is not None:
             scrape = metrics_server(settings, metrics, metrics_port, db)
             url = await stack.enter_async_context(scrape)

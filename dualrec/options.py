@@ -134,6 +134,12 @@ OPTIONS: tuple[Option, ...] = (
         default="the packaged storage/retention.toml",
     ),
     Option(
+        "review_sample_share",
+        N,
+        "share of passing inspected parts queued for auditors' review besides every failed "
+        "or doubtful one (0 to 1; picked by session id, the same on every node)",
+    ),
+    Option(
         "redis_url",
         T,
         "Redis shared by several nodes (needs PostgreSQL); a worker's job queue",

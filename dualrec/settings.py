@@ -73,6 +73,9 @@ class Settings:
     database_retry_s: float = 20.0
     #: The retention policy file; None is the packaged ``storage/retention.toml``.
     retention_policy: Path | None = None
+    #: The share of passing inspected parts queued for the auditors' review besides every
+    #: failed or doubtful one, chosen by session id, so every node picks the same parts.
+    review_sample_share: float = 0.1
     #: Redis shared by several nodes (queue, presence, calls' whereabouts); None runs as
     #: one process with everything in memory (the embedded default).
     redis_url: str | None = None
@@ -105,6 +108,12 @@ class Settings:
         if not 0 <= self.database_retry_s < float("inf"):
             raise SettingsError(
                 f"database_retry_s must be >= 0, got {self.database_retry_s}", "database_retry_s"
+            )
+        if not 0 <= self.review_sample_share <= 1:
+            raise SettingsError(
+                f"review_sample_share must be from 0 to 1 (0.1 is 10 %), got "
+                f"{self.review_sample_share}",
+                "review_sample_share",
             )
         if self.s3_retry_max_s <= 0:
             raise SettingsError(

@@ -2,7 +2,7 @@
 
 from common import MediaKind, Party, Role
 
-from . import access_log, audit
+from . import access_log, audit, review_queue
 from .database import Database, normalise_url
 from .errors import Conflict, NotFound, StorageError, StorageUnavailable
 from .inspections import InspectionVerdict, InspectionView
@@ -52,5 +52,6 @@ __all__ = [
     "audit",
     "check_password_strength",
     "normalise_url",
+    "review_queue",
     "web_session_key",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
@@ -19,9 +19,11 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, true
 
 from .database import Database
 from .errors import Conflict, StorageError
+from .inspections import Inspection, InspectionFinding, InspectionVerdict
 from .models import CallSession, Review, parse_enum
 from .personal import PersonalData, mask_last4, normalise_id_number, stored_reason
 from .records import locked_session, note_customer
+from .review_queue import close_decided
 from .views import ReviewStatus, ReviewView, SessionView
 
 __all__ = [
@@ -42,6 +44,10 @@ logger = logging.getLogger(__name__)
 MAX_PER_PAGE: Final = 100
 _ID_CHARS = re.compile(r"[0-9A-Z]+")
 _CODE = re.compile(r"[\w.\- ]{1,100}")
+_CHECK = re.compile(r"[a-z][a-z0-9_]{0,49}")
+#: The inspection filter's values: a part's verdict, or no part inspected.
+NOT_INSPECTED: Final = "not_inspected"
+INSPECTION_CHOICES: Final = (*(str(v) for v in InspectionVerdict), NOT_INSPECTED)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,10 @@ class SearchFilters:
     review_status: ReviewStatus | None = None
     customer: CustomerQuery | None = None
     legal_hold: bool | None = None
+    #: A part's inspection verdict (any part of the session), or ``not_inspected``.
+    inspection: str | None = None
+    #: A check that failed in an inspected part of the session.
+    failed_check: str | None = None
     page: int = 1
     per_page: int = 25
 
@@ -102,17 +112,30 @@ class SearchFilters:
             value = getattr(self, name)
             if value is not None and not _CODE.fullmatch(value):
                 raise StorageError(f"{name} must be up to 100 letters, digits, '_', '.', '-'")
+        if self.inspection is not None and self.inspection not in INSPECTION_CHOICES:
+            allowed = ", ".join(INSPECTION_CHOICES)
+            raise StorageError(f"inspection must be one of {allowed}, got {self.inspection!r}")
+        if self.failed_check is not None and not _CHECK.fullmatch(self.failed_check):
+            raise StorageError(
+                f"failed_check must be a check's name (a-z, 0-9, _), got {self.failed_check!r}"
+            )
         if self.page < 1:
             raise StorageError(f"page must be >= 1, got {self.page}")
         if not 1 <= self.per_page <= MAX_PER_PAGE:
             raise StorageError(f"per_page must be from 1 to {MAX_PER_PAGE}, got {self.per_page}")
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> SearchFilters:
-        """Parse a page's query string; blank fields are no filter. Raises StorageError."""
+    def from_query(
+        cls, query: Mapping[str, str], checks: Collection[str] | None = None
+    ) -> SearchFilters:
+        """Parse a page's query string; blank fields are no filter. Raises StorageError.
+
+        ``checks``: the names ``failed_check`` may take (any well-formed name if None).
+        """
         known = {
             "date_from", "date_to", "branch", "agent", "service", "product", "outcome",
-            "review_status", "customer", "legal_hold", "page", "per_page",
+            "review_status", "customer", "legal_hold", "inspection", "failed_check", "page",
+            "per_page",
         }  # fmt: skip
         unknown = sorted(set(query) - known)
         if unknown:
@@ -122,6 +145,12 @@ class SearchFilters:
         if hold is not None and hold not in ("yes", "no"):
             raise StorageError(f"legal_hold must be yes or no, got {hold!r}")
         status = q.get("review_status")
+        check = q.get("failed_check")
+        if check is not None and checks is not None and check not in checks:
+            raise StorageError(
+                f"unknown check {check[:50]!r} for failed_check; known checks: "
+                + ", ".join(sorted(checks))
+            )
         return cls(
             date_from=_date(q, "date_from"),
             date_to=_date(q, "date_to"),
@@ -135,6 +164,8 @@ class SearchFilters:
             else parse_enum(ReviewStatus, status, "review_status"),
             customer=CustomerQuery.parse(q["customer"]) if "customer" in q else None,
             legal_hold=None if hold is None else hold == "yes",
+            inspection=q.get("inspection"),
+            failed_check=check,
             page=_whole(q, "page", 1),
             per_page=_whole(q, "per_page", 25),
         )
@@ -155,6 +186,9 @@ class SearchFilters:
             out["customer"] = self.customer.masked
         if self.legal_hold is not None:
             out["legal_hold"] = self.legal_hold
+        for name in ("inspection", "failed_check"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         out["page"] = self.page
         return out
 
@@ -215,6 +249,22 @@ def _conditions(
         where.append(CallSession.review_status == filters.review_status)
     if filters.legal_hold is not None:
         where.append(CallSession.legal_hold.is_(filters.legal_hold))
+    if filters.inspection == NOT_INSPECTED:
+        where.append(CallSession.id.not_in(select(Inspection.session_id)))
+    elif filters.inspection is not None:
+        verdict = InspectionVerdict(filters.inspection)
+        inspected = select(Inspection.session_id).where(Inspection.verdict == verdict)
+        where.append(CallSession.id.in_(inspected))
+    if filters.failed_check is not None:
+        failed = (
+            select(Inspection.session_id)
+            .join(InspectionFinding, InspectionFinding.inspection_id == Inspection.id)
+            .where(
+                InspectionFinding.check == filters.failed_check,
+                InspectionFinding.verdict == InspectionVerdict.FAIL,
+            )
+        )
+        where.append(CallSession.id.in_(failed))
     if filters.customer is not None:
         token = filters.customer.search_token(personal)
         if token is not None:
@@ -269,7 +319,10 @@ async def add_review(
     reviewer: str,
     at: datetime | None = None,
 ) -> ReviewView:
-    """Append a review; the session's review status becomes its verdict."""
+    """Append a review; the session's review status becomes its verdict.
+
+    Its queued parts with no flag left to decide (sampled passes) leave the review queue.
+    """
     checked = parse_enum(ReviewStatus, verdict, "verdict")
     if checked is ReviewStatus.UNREVIEWED:
         raise StorageError("verdict must be pass, fail or follow_up")
@@ -295,6 +348,7 @@ async def add_review(
         row.review_status = checked
         await session.flush()
         view = review.view()
+        await close_decided(session, session_id, view.at)
     logger.info("session %s: review %s -> %s by %r", session_id, previous, checked, reviewer)
     return view
 

@@ -2,9 +2,10 @@
 
 ``Database`` puts the parts together: credentials (``storage.credentials``), call sessions
 (``storage.call_sessions``), a session's records (``storage.records``), the signed-in
-browsers (``storage.web_sessions``) and the inspections of recordings
-(``storage.inspections``). Each of their operations is one transaction, run here
-through the retry policy (``storage.retry``): a database briefly unreachable is waited out.
+browsers (``storage.web_sessions``), the inspections of recordings
+(``storage.inspections``) and the auditors' review queue (``storage.review_queue``). Each
+of their operations is one transaction, run here through the retry policy
+(``storage.retry``): a database briefly unreachable is waited out.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .migrations import SchemaState, SchemaUpgrade
 from .personal import PersonalData
 from .records import SessionRecords
 from .retry import DatabaseHealth, HealthView, Retrier, RetryPolicy, is_transient
+from .review_queue import DEFAULT_SAMPLE_SHARE, ReviewQueueRecords, check_share
 from .web_sessions import WebSessionRecords
 
 P = ParamSpec("P")
@@ -59,6 +61,10 @@ _REPEATABLE = frozenset(
         "workflow_context",
         "get_inspection",
         "search_inspections",
+        "check_names",
+        "session_verdicts",
+        "review_queue",
+        "part_flags",
         # writes that find themselves, or that leave the same rows when applied twice
         "add_workflow_event",
         "add_evidence",
@@ -102,7 +108,14 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords, InspectionRecords):
+class Database(
+    Credentials,
+    CallSessions,
+    SessionRecords,
+    WebSessionRecords,
+    InspectionRecords,
+    ReviewQueueRecords,
+):
     """The audit database behind an async SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(
@@ -112,6 +125,7 @@ class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords, Ins
         schema: str | None = None,
         personal: PersonalData | None = None,
         retry: RetryPolicy | None = None,
+        review_sample_share: float = DEFAULT_SAMPLE_SHARE,
     ) -> None:
         """Build the engine for ``url``; nothing connects until :meth:`start`.
 
@@ -119,10 +133,12 @@ class Database(Credentials, CallSessions, SessionRecords, WebSessionRecords, Ins
         of this process only, for tools and tests that never reopen sealed values, and
         never used to seal rows an upgrade converts). ``retry``: how long operations wait
         out transient connection errors (default ``RetryPolicy()``, about 20 s).
+        ``review_sample_share``: the share of passing parts queued for review (0 to 1).
         """
         self.personal = PersonalData.ephemeral() if personal is None else personal
         self._retrier = Retrier(RetryPolicy() if retry is None else retry, DatabaseHealth())
         self._upgrade_key = personal
+        self.review_sample_share = check_share(review_sample_share)
         url = normalise_url(url)
         connect_args: dict[str, Any] = {}
         sqlite = url.startswith("sqlite")

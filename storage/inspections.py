@@ -94,6 +94,9 @@ class InspectionView:
 class InspectionRecords:
     """The inspections half of Database (a mixin: Database provides the transactions)."""
 
+    #: The share of passing parts queued for review (``review_queue.sampled``).
+    review_sample_share: float
+
     def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         raise NotImplementedError
 
@@ -110,7 +113,8 @@ class InspectionRecords:
         failed: list[str],
         needs_review: list[str],
     ) -> None:
-        """Store (or replace) the summary of a part's inspection."""
+        """Store (or replace) the summary of a part's inspection; queue the part for
+        review if it fails, needs review or is among the sampled passes."""
         checked = parse_enum(InspectionVerdict, verdict, "verdict")
         async with self._transaction() as session:
             if await session.get(CallSession, session_id) is None:
@@ -140,6 +144,10 @@ class InspectionRecords:
                             verdict=kind or InspectionVerdict.NEEDS_REVIEW,
                         )
                     )
+            # Queued in the same transaction: no part is inspected and left unqueued.
+            from .review_queue import enqueue
+
+            await enqueue(session, row, self.review_sample_share, inspected_at)
 
     async def search_inspections(
         self, *, verdict: str | None = None, failed_check: str | None = None, limit: int = 100
@@ -168,6 +176,29 @@ class InspectionRecords:
             )
             findings = list(found.scalars().all())
         return [_view(row, findings) for row in rows]
+
+    async def check_names(self) -> list[str]:
+        """The names of every check ever flagged, in order (for the search's choices)."""
+        async with self._transaction() as session:
+            names = await session.scalars(
+                select(InspectionFinding.check).distinct().order_by(InspectionFinding.check)
+            )
+            return list(names.all())
+
+    async def session_verdicts(self, session_ids: list[str]) -> dict[str, InspectionVerdict]:
+        """The worst inspection verdict of each of these sessions' parts (absent: none)."""
+        worst: dict[str, InspectionVerdict] = {}
+        order = list(InspectionVerdict)
+        async with self._transaction() as session:
+            rows = await session.execute(
+                select(Inspection.session_id, Inspection.verdict).where(
+                    Inspection.session_id.in_(session_ids)
+                )
+            )
+            for session_id, verdict in rows.all():
+                if order.index(verdict) >= order.index(worst.get(session_id, verdict)):
+                    worst[session_id] = verdict
+        return worst
 
     async def get_inspection(self, session_id: str, part: int = 1) -> InspectionView | None:
         """A part's inspection summary, None if it was not inspected."""

@@ -49,6 +49,8 @@ _View = TypeVar("_View", bound="DataclassInstance")
 
 
 OPEN_STATUSES = (SessionStatus.WAITING, SessionStatus.ACTIVE)
+#: A review of one flag names its part and gives pass (overruled) or fail (confirmed).
+FLAG_REVIEW = "flag IS NULL OR (part IS NOT NULL AND verdict IN ('pass', 'fail'))"
 _E = TypeVar("_E", bound=StrEnum)
 
 
@@ -362,10 +364,14 @@ class EvidenceItem(Base):
 
 
 class Review(Base):
-    """A compliance auditor's judgement of a session's recording (append-only)."""
+    """A compliance auditor's judgement of a session's recording (append-only); with a
+    ``flag``, of one flagged check of one part: ``fail`` confirms it, ``pass`` overrules it."""
 
     __tablename__ = "reviews"
-    __table_args__ = (CheckConstraint(_in("verdict", ReviewStatus), name="verdict"),)
+    __table_args__ = (
+        CheckConstraint(_in("verdict", ReviewStatus), name="verdict"),
+        CheckConstraint(FLAG_REVIEW, name="flag"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[str] = mapped_column(
@@ -375,6 +381,8 @@ class Review(Base):
     reasons: Mapped[str] = mapped_column(Text)
     reviewer: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    part: Mapped[int | None] = mapped_column(Integer)
+    flag: Mapped[str | None] = mapped_column(String(50))
 
     session: Mapped[CallSession] = relationship(back_populates="reviews", lazy="raise")
 

@@ -145,7 +145,8 @@ class EvidenceItemView:
 
 @dataclass(frozen=True, slots=True)
 class ReviewView:
-    """An auditor's verdict on a session, with reasons, reviewer and time."""
+    """An auditor's verdict on a session, with reasons, reviewer and time; or, with a
+    ``flag``, on one flagged check of a part (``fail`` confirms it, ``pass`` overrules it)."""
 
     id: int
     session_id: str
@@ -153,6 +154,15 @@ class ReviewView:
     reasons: str
     reviewer: str
     at: datetime
+    part: int | None = None
+    flag: str | None = None
+
+    @property
+    def decision(self) -> str | None:
+        """``confirmed`` or ``overruled`` for a flag's review; None for a session's."""
+        if self.flag is None:
+            return None
+        return "overruled" if self.verdict == ReviewStatus.PASS else "confirmed"
 
 
 @dataclass(frozen=True, slots=True)
