@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 #: The evidence the agent's own event carries.
 AGENT_EVIDENCE = frozenset({"id_photo", "spoken_confirmation"})
+#: How long an event's answer is still waited for once the customer dropped out under it.
+ANSWER_AFTER_DROP_S = 5.0
 
 
 @dataclass
@@ -84,6 +86,8 @@ class ScriptedAgent:
         self._latest: WorkflowState | None = None
         #: The queue as this agent was told it (``queue``, then ``queue_changes``).
         self.queue = QueueView()
+        #: Events sent whose answer was given up on (see ``_transition``).
+        self._unanswered = 0
 
     async def run(self) -> AgentResult:
         """Take one call from the queue and see it through to hang-up."""
@@ -170,6 +174,10 @@ class ScriptedAgent:
                 self._latest = message
                 return message
             if isinstance(message, Error):
+                if message.ref == "workflow_event" and self._unanswered:
+                    # The late answer to an event given up on (see _transition).
+                    self._unanswered -= 1
+                    continue
                 raise ServerRefused(message)
             if isinstance(message, PeerReconnecting):
                 self._progress("the customer's connection dropped: waiting for them")
@@ -208,16 +216,29 @@ class ScriptedAgent:
         return await self._transition(ABORT_EVENT)
 
     async def _transition(self, event: str) -> WorkflowState:
-        """The state after ``event``; updates in between (evidence arriving) are skipped."""
+        """The state after ``event``: its answer, the state it led to or a refusal (raised).
+
+        Updates in between (evidence arriving, the call resumed) are not its answer and
+        are skipped. If the customer dropped out meanwhile, the answer is waited for a
+        little longer (``ANSWER_AFTER_DROP_S``): the event may have been lost with a node
+        that died. An answer given up on is passed over when it comes after all.
+        """
         dropped = self.reconnections
+        loop = asyncio.get_running_loop()
+        give_up_at: float | None = None
         while True:
-            state = await self._next_state(30.0)
+            timeout = 30.0 if give_up_at is None else give_up_at - loop.time()
+            try:
+                state = await self._next_state(max(timeout, 0.01))
+            except TimeoutError:
+                if give_up_at is None or self._latest is None:
+                    raise
+                self._unanswered += 1
+                return self._latest
             if state.event == event:
                 return state
-            if self.reconnections > dropped:
-                # The customer dropped out meanwhile (or the call moved to another node) and
-                # the event may be lost with it: go on from the state the call resumed at.
-                return state
+            if self.reconnections > dropped and give_up_at is None:
+                give_up_at = loop.time() + ANSWER_AFTER_DROP_S
 
     async def _take_next_customer(self) -> Matched:
         """Accept the head of the queue; another agent may be quicker, then wait again."""
