@@ -12,14 +12,16 @@ sender emitted at a loop start, and its AAC audio is counted in 20 ms equivalent
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import json
 import math
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import av
 
@@ -304,3 +306,28 @@ def analyse(build: str, result: dict[str, Any], data_dir: str, loops_path: str) 
         loops: dict[str, PartyLoop] = pickle.loads(Path(loops_path).read_bytes())
         return analyse_dualrec(result, Path(data_dir), loops)
     return analyse_plain(result, Path(data_dir))
+
+
+class Analysed(Protocol):
+    """A run (or a node of one) whose recordings are analysed: its figures, or why not."""
+
+    figures: RunFigures | None
+    notes: list[str]
+
+
+def analyse_in_pool(
+    jobs: Sequence[tuple[Analysed, str, dict[str, Any], str]], loops: Path, timeout_s: float
+) -> None:
+    """``analyse`` each (target, build, senders, data_dir), two at a time in worker
+    processes, setting each target's figures; a failure is noted on it, not fatal."""
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
+        futures = {
+            pool.submit(analyse, build, senders, data_dir, str(loops)): target
+            for target, build, senders, data_dir in jobs
+        }
+        for future in concurrent.futures.as_completed(futures, timeout=timeout_s):
+            target = futures[future]
+            try:
+                target.figures = future.result()
+            except Exception as exc:  # an analysis failure is reported, not fatal
+                target.notes.append(f"analysis failed: {type(exc).__name__}: {exc}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import pickle
@@ -39,7 +38,7 @@ from storage import Database
 from .claims import ClaimFigures
 from .claims import measure as measure_claims
 from .loop_tracks import AGENT, KIOSK, encode_party
-from .measure import analyse
+from .measure import analyse_in_pool
 from .nodes_report import LAYOUTS, NodeResult, NodesRun, render
 from .procs import Child, CpuSample, free_port, log_problems, loop_lag, wait_healthy
 from .recording import (
@@ -218,20 +217,13 @@ async def run_once(
 
 def analyse_all(runs: list[NodesRun], loops: Path) -> None:
     """Each node's recordings (the calls it owned), two at a time in worker processes."""
-    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
-        futures = {}
-        for run in runs:
-            if not run.senders:
-                continue
-            for result in run.nodes:
-                mine = {**run.senders, "records": run.records_owned_by(result)}
-                futures[pool.submit(analyse, "dualrec", mine, run.data_dir, str(loops))] = result
-        for future in concurrent.futures.as_completed(futures, timeout=900):
-            node = futures[future]
-            try:
-                node.figures = future.result()
-            except Exception as exc:  # an analysis failure is reported, not fatal
-                node.notes.append(f"analysis failed: {type(exc).__name__}: {exc}")
+    jobs = [
+        (node, "dualrec", {**run.senders, "records": run.records_owned_by(node)}, run.data_dir)
+        for run in runs
+        if run.senders
+        for node in run.nodes
+    ]
+    analyse_in_pool(jobs, loops, timeout_s=900)
 
 
 async def main_async(args: argparse.Namespace) -> int:

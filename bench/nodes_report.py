@@ -11,7 +11,7 @@ from typing import Any
 from .claims import ClaimFigures, render_claims
 from .loop_tracks import PartyLoop
 from .measure import GUARD_S, RunFigures
-from .report import WINDOW_TEXT, _machine
+from .report import WINDOW_TEXT, _machine, senders_lag_p99
 
 #: Layout -> (nodes, what it is).
 LAYOUTS = {
@@ -141,14 +141,7 @@ class NodesRun:
 
     def sender_lag_p99(self) -> float | None:
         """The senders' own event-loop lag (p99, ms) over the window."""
-        if self.window is None or not self.senders:
-            return None
-        lags = sorted(
-            late
-            for at, late in self.senders.get("loop_lag", [])
-            if self.window[0] <= at <= self.window[1]
-        )
-        return 1000 * lags[int(0.99 * (len(lags) - 1))] if lags else None
+        return senders_lag_p99(self.senders, self.window)
 
     def summary(self) -> str:
         """A progress line."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import pickle
@@ -27,7 +26,7 @@ from pathlib import Path
 from storage import Database
 
 from .loop_tracks import AGENT, KIOSK, encode_party
-from .measure import analyse
+from .measure import analyse_in_pool
 from .procs import Child, CpuSample, free_port, log_problems, loop_lag, rss_mb, wait_healthy
 from .report import RunResult, render
 
@@ -170,18 +169,8 @@ async def run_once(build: str, n: int, seconds: float, work: Path, loops: Path) 
 
 def analyse_all(results: list[RunResult], loops: Path) -> None:
     """Analyse every run's recordings, two at a time in worker processes."""
-    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
-        futures = {
-            pool.submit(analyse, r.build, r.senders, r.data_dir, str(loops)): r
-            for r in results
-            if r.senders
-        }
-        for future in concurrent.futures.as_completed(futures, timeout=600):
-            run = futures[future]
-            try:
-                run.figures = future.result()
-            except Exception as exc:  # an analysis failure is reported, not fatal
-                run.notes.append(f"analysis failed: {type(exc).__name__}: {exc}")
+    jobs = [(r, r.build, r.senders, r.data_dir) for r in results if r.senders]
+    analyse_in_pool(jobs, loops, timeout_s=600)
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -20,6 +20,16 @@ TARGET_RATIO = 3.0
 MAX_P99_MS = 100.0
 
 
+def senders_lag_p99(
+    senders: dict[str, Any] | None, window: tuple[float, float] | None
+) -> float | None:
+    """The senders' own event-loop lag (p99, ms) over the window, if they measured it."""
+    if window is None or not senders:
+        return None
+    lags = sorted(late for at, late in senders.get("loop_lag", []) if window[0] <= at <= window[1])
+    return 1000 * lags[int(0.99 * (len(lags) - 1))] if lags else None
+
+
 @dataclass
 class RunResult:
     """What one run (a build, N calls) measured."""
@@ -55,14 +65,7 @@ class RunResult:
     @property
     def sender_lag_p99(self) -> float | None:
         """The senders' own event-loop lag (p99, ms) over the window."""
-        if self.window is None or not self.senders:
-            return None
-        lags = sorted(
-            late
-            for at, late in self.senders.get("loop_lag", [])
-            if self.window[0] <= at <= self.window[1]
-        )
-        return 1000 * lags[int(0.99 * (len(lags) - 1))] if lags else None
+        return senders_lag_p99(self.senders, self.window)
 
     def kept_up(self) -> str:
         """Kept up: loop lag p99 under 100 ms, under 1 % dropped, every call verified."""
