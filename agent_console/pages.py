@@ -6,7 +6,7 @@ from aiohttp import web
 
 from . import admin
 from . import web as console
-from .audit import action_routes, replay_routes, search_routes
+from .audit import action_routes, queue_routes, replay_routes, search_routes
 from .media_views import MEDIA_VIEWS, RecentViews
 from .rendering import TEMPLATES, environment
 
@@ -18,6 +18,13 @@ def setup_console(app: web.Application) -> None:
     """
     app[TEMPLATES] = environment()
     app[MEDIA_VIEWS] = RecentViews()
-    for routes in (console.routes, admin.routes, search_routes, replay_routes, action_routes):
+    for routes in (
+        console.routes,
+        admin.routes,
+        search_routes,
+        replay_routes,
+        action_routes,
+        queue_routes,
+    ):
         app.add_routes(routes)
     app.router.add_static("/console/static", console.STATIC)

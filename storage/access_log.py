@@ -52,6 +52,10 @@ class AccessAction(StrEnum):
     REPLAY = "replay"
     EXPORT = "export"
     REVIEW = "review"
+    #: An auditor confirmed or overruled one flag of an inspected part.
+    FLAG_REVIEW = "flag_review"
+    #: An auditor opened the review queue.
+    REVIEW_QUEUE = "review_queue"
     LEGAL_HOLD = "legal_hold"
     LEGAL_HOLD_LIFTED = "legal_hold_lifted"
     RETENTION_EXTENDED = "retention_extended"

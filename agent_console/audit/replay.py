@@ -9,10 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
-from common import EvidenceKind, Party
+from common import MAX_REASON_CHARS, EvidenceKind, Party
 from storage import SessionDetail, StorageError, audit
 
-from ..keys import AUDIT_CACHE, TRUSTED_KEY
+from ..keys import AUDIT_CACHE, DATABASE, TRUSTED_KEY
 from ..media_views import log_media_view
 from ..recordings import RecordingCache, part_prefix
 from ..rendering import render
@@ -29,6 +29,7 @@ from .access import (
     requested_party,
     stored,
 )
+from .flags import VERDICT_WORDS, read_inspection, words
 
 BASE = "/audit/sessions/{id}"
 #: The verdicts a review may give (a session starts unreviewed).
@@ -41,7 +42,8 @@ routes = web.RouteTableDef()
 @routes.get(BASE)
 @auditor
 async def replay_page(request: web.Request) -> web.Response:
-    """One recording part: composite, timeline, evidence, facts, reviews and hold."""
+    """One recording part: composite, timeline with the inspection's flags, evidence,
+    facts, the flags' decisions, reviews and hold."""
     detail = await load(request)
     part = requested_part(request, detail)
     s = detail.session
@@ -49,6 +51,13 @@ async def replay_page(request: web.Request) -> web.Response:
     prefix = part_prefix(s.id, part)
     has_composite = await asyncio.to_thread(cache.store.exists, f"{prefix}/composite.mp4")
     answers = await asyncio.to_thread(_answers, cache, detail)
+    figures = session_figures(detail, part)
+    db = request.app[DATABASE]
+    summary = await db.get_inspection(s.id, part)
+    inspected = None
+    if summary is not None:
+        inspected = await asyncio.to_thread(read_inspection, cache, summary, figures["total_ms"])
+    flags, awaiting = await db.part_flags(s.id, part)
     await log(request, "replay", s.id, part=part)
     return render(
         request,
@@ -63,8 +72,14 @@ async def replay_page(request: web.Request) -> web.Response:
         answers=answers,
         parties=list(Party),
         verdicts=VERDICTS,
+        inspected=inspected,
+        flags=flags,
+        awaiting=awaiting,
+        words=words,
+        verdict_words=VERDICT_WORDS,
+        max_reason=MAX_REASON_CHARS,
         **facts(detail),
-        **session_figures(detail, part),
+        **figures,
     )
 
 

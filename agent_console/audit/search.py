@@ -1,4 +1,5 @@
-"""The auditor's search of sessions: by date, branch, agent, service, customer, status."""
+"""The auditor's search of sessions: by date, branch, agent, service, customer, status,
+inspection verdict and failed check."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from storage import SessionView, audit
 from ..keys import DATABASE, TIMEZONE
 from ..rendering import render
 from .access import auditor, form_with_csrf, local_time, log
+from .flags import CHECKS, VERDICT_WORDS, words
 
 routes = web.RouteTableDef()
 
@@ -28,9 +30,12 @@ async def search_page(request: web.Request) -> web.Response:
     if request.method == "POST":
         form = await form_with_csrf(request)
         query = {k: v for k, v in form.items() if k != "csrf"}
-    filters = audit.SearchFilters.from_query(query)
     db = request.app[DATABASE]
+    # The checks the pages know, and any other the inspection has flagged since.
+    checks = sorted(set(CHECKS) | set(await db.check_names()))
+    filters = audit.SearchFilters.from_query(query, checks)
     page = await audit.search(db, filters, timezone=request.app[TIMEZONE])
+    inspected = await db.session_verdicts([s.id for s in page.sessions])
     choices = await audit.facets(db)
     await log(request, "search", "sessions", **filters.described(), results=page.total)
     longest = max([duration_s(s) for s in page.sessions] or [1.0]) or 1.0
@@ -47,6 +52,11 @@ async def search_page(request: web.Request) -> web.Response:
         mask=audit.mask_last4,
         local=local_time(request),
         statuses=[str(s) for s in audit.ReviewStatus],
+        inspected=inspected,
+        inspections=audit.INSPECTION_CHOICES,
+        checks=checks,
+        words=words,
+        verdict_words=VERDICT_WORDS,
     )
 
 

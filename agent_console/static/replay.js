@@ -1,7 +1,8 @@
-// The auditor's replay page (entry module): the timeline's steps seek the composite, the
-// playhead follows it, the integrity badge is filled from the server's check, and each
-// party's own track is prepared on demand. What it needs of the session (its URL, the
-// part, the part's length) is read from the page's data attributes, never templated in.
+// The auditor's replay page (entry module): the timeline's steps and the inspection's
+// flags seek the composite, the playhead follows it, the integrity badge is filled from
+// the server's check, and each party's own track is prepared on demand. What it needs of
+// the session (its URL, the part, the part's length) is read from the page's data
+// attributes, never templated in.
 
 import { $, el } from "/static/shared/dom.js";
 
@@ -13,7 +14,10 @@ const csrf = document.querySelector("#review-form input[name=csrf]").value;
 const video = $("composite");
 const steps = [...document.querySelectorAll("#timeline button.step")];
 
-steps.forEach((b) => b.addEventListener("click", () => {
+// The steps, the inspection's flags on the timeline and the flags' time ranges all seek.
+const seekers = document.querySelectorAll(
+  "#timeline button.step, #timeline button.flag, #inspection button.seek");
+seekers.forEach((b) => b.addEventListener("click", () => {
   if (!video) return;
   video.currentTime = parseFloat(b.dataset.offset);
   video.play().catch(() => {});
