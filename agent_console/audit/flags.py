@@ -79,6 +79,12 @@ CHECKS: Final[Mapping[str, Words]] = MappingProxyType(
         "evidence_order": _words(
             "证据顺序", "Evidence order", "证据顺序与流程不符", "Evidence out of the flow's order"
         ),
+        "customer_identity": _words(
+            "客户身份",
+            "Customer identity",
+            "通话中的人脸与身份证照片不符或无法比对",
+            "The face in the call does not match the ID photo, or could not be compared",
+        ),
         "signature": _words(
             "签名", "Signature", "签名空白或无法识别", "The signature is blank or unreadable"
         ),
@@ -98,6 +104,10 @@ VERDICT_WORDS: Final[Mapping[str, str]] = MappingProxyType(
 def words(check: str) -> Words:
     """The words of ``check`` (its own name, for a check the pages do not know yet)."""
     return CHECKS.get(check) or _words(check, check, "", "")
+
+
+#: The narrowest mark, in % of the timeline: a short range stays visible and clickable.
+_MIN_WIDTH = 0.6
 
 
 @dataclass(frozen=True)
@@ -134,19 +144,13 @@ def _marks_of(
     check: Check, step: str | None, start_ms: int, end_ms: int, total_ms: int
 ) -> list[Mark]:
     spans = [(s.start_ms, s.end_ms) for s in check.spans] or [(start_ms, end_ms)]
-    return [
-        Mark(
-            check=check.name,
-            verdict=check.verdict.value,
-            step=step,
-            start_ms=a,
-            end_ms=b,
-            detail=check.detail,
-            left=min(100.0, 100 * a / total_ms),
-            width=max(0.6, min(100.0, 100 * (b - a) / total_ms)),
-        )
-        for a, b in spans
-    ]
+    found = []
+    for a, b in spans:
+        # Kept on the timeline: a range may end after the last track's last frame.
+        left = min(100.0 - _MIN_WIDTH, 100 * a / total_ms)
+        width = max(_MIN_WIDTH, min(100.0 - left, 100 * (b - a) / total_ms))
+        found.append(Mark(check.name, check.verdict.value, step, a, b, check.detail, left, width))
+    return found
 
 
 def marks(report: InspectionReport, total_ms: int) -> list[Mark]:

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
+from agent_console.audit.flags import marks
+from inspection import Check, InspectionReport, Model, Span, StepReport, Verdict
 from storage import access_log
 from tests.support import RunningServer
 
@@ -196,3 +198,39 @@ async def test_search_filters_by_inspection_verdict_and_failed_check(
         text = await response.text()
     assert f'data-session="{failing}"' in text and f'data-session="{doubtful}"' not in text
     assert "不通过 fail" in text
+
+
+def test_flagged_ranges_become_marks_on_the_timeline() -> None:
+    def check(name: str, verdict: Verdict, *spans: Span) -> Check:
+        return Check(name, verdict, 0.0, Model("rules", "1"), f"{name} detail", spans)
+
+    report = InspectionReport(
+        session_id="a" * 32,
+        part=1,
+        flow="card_opening",
+        inspected_at=T0.isoformat(),
+        duration_s=10.0,
+        steps=(
+            StepReport(
+                "consent",
+                2_000,
+                6_000,
+                (
+                    check("customer_face", Verdict.FAIL, Span(2_000, 3_000), Span(9_000, 12_000)),
+                    check("evidence", Verdict.NEEDS_REVIEW),  # no range: its step's
+                    check("agent_face", Verdict.PASS, Span(2_000, 3_000)),
+                ),
+            ),
+        ),
+        checks=(check("kiosk_audio", Verdict.FAIL),),  # of the part, no range: all of it
+    )
+    found = [(m.check, m.verdict, m.step, m.start_ms, m.end_ms) for m in marks(report, 10_000)]
+    assert found == [
+        ("kiosk_audio", "fail", None, 0, 10_000),
+        ("customer_face", "fail", "consent", 2_000, 3_000),
+        ("evidence", "needs_review", "consent", 2_000, 6_000),
+        ("customer_face", "fail", "consent", 9_000, 12_000),
+    ]
+    placed = {(m.check, m.start_ms): (m.left, m.width) for m in marks(report, 10_000)}
+    assert placed[("customer_face", 2_000)] == (20.0, 10.0)
+    assert placed[("customer_face", 9_000)] == (90.0, 10.0)  # kept on the timeline
