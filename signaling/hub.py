@@ -9,6 +9,7 @@ call. Each call's state is its ``CallLifecycle``; other nodes are reached throug
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -57,6 +58,8 @@ from .roster import Roster
 from .session import Client, LiveSession
 
 logger = logging.getLogger(__name__)
+#: How long a kiosk whose media link closed is given for its socket to close too.
+KIOSK_SOCKET_GRACE_S = 2.0
 
 
 class CallCentre:
@@ -90,12 +93,7 @@ class CallCentre:
         self.media = MediaSetup(db, recordings_dir, segment_s=segment_s, shipper=shipper)
         self.keeper = EvidenceKeeper(db, recordings_dir)
         self.closer = PartCloser(
-            db,
-            self.keeper,
-            recordings_dir,
-            signing_key,
-            jobs=jobs,
-            shipper=shipper,
+            db, self.keeper, recordings_dir, signing_key, jobs=jobs, shipper=shipper
         )
         self.conductor = Conductor(db, self.keeper, tts)
         self._background = BackgroundTasks("call centre")
@@ -269,13 +267,8 @@ class CallCentre:
             return
         # Back to the head of the queue: this customer has waited once already.
         await self.queue.join(session, front=True)
-        logger.info(
-            "session %s: %s resumes at %s (part %d)",
-            session.id,
-            client.label,
-            session.state,
-            session.part,
-        )
+        where = f"{session.state} (part {session.part})"
+        logger.info("session %s: %s resumes at %s", session.id, client.label, where)
         await self._queue_changed()
 
     async def _accept(self, client: Client, message: Accept) -> None:
@@ -297,7 +290,7 @@ class CallCentre:
         session.relay = self.media.relay_for(
             session,
             on_connected=lambda: session.tasks.spawn(self._connected(session)),
-            on_failed=lambda by, why: self._background.spawn(self.end_session(session, why, by=by)),
+            on_failed=lambda by, why: self._background.spawn(self._media_failed(session, by, why)),
         )
         logger.info("session %s: %s accepted %s", session.id, agent.label, session.kiosk.label)
         for party, peer in ((session.kiosk, agent), (agent, session.kiosk)):
@@ -317,6 +310,13 @@ class CallCentre:
         if await self.media.start_recording(session):
             # The step's time (and its timeout) runs from when the call is up.
             self.conductor.step_started(session, restart=True)
+
+    async def _media_failed(self, session: LiveSession, by: str, why: str) -> None:
+        """A party's media link failed: the call ends, unless it is a kiosk's whose socket
+        closes too a moment later (a reload, the network): a drop, held for it to resume."""
+        if by == Party.KIOSK:
+            await asyncio.sleep(KIOSK_SOCKET_GRACE_S)
+        await self.end_session(session, why, by=by)
 
     def _in_call(self, client: Client, what: str) -> LiveSession:
         session = client.session

@@ -39,7 +39,7 @@ async def test_a_dropped_kiosk_resumes_with_the_same_agent_at_the_same_step(
     # The network goes: the kiosk's socket closes in the middle of the step.
     first_run.cancel()
     await asyncio.gather(first_run, return_exceptions=True)
-    for _ in range(200):
+    for _ in range(600):  # closing the part takes a while on a busy machine
         if session_id in server.centre.held:
             break
         await asyncio.sleep(0.05)
