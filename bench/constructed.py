@@ -7,6 +7,12 @@ frozen), composed with PyAV into VP8 the way the recorder writes it (ms time bas
 sound is espeak-ng speaking the flow's disclosure and the customer's confirmation. What
 each test changes (the face leaving, a second face, a black picture, a disclosure read
 too fast, a blank signature, a missing tick, a silent customer) is a field of ``Script``.
+
+With an ID photo (``Script.id_photo``) the part opens as a real call does, with the
+identity check in which the still is taken (then consent, the assessment on record and
+the product), ``LEAD_MS`` before the risk disclosure: every time of the part after it,
+``Script``'s ranges aside, is ``LEAD_MS`` later. The other person's photograph is one of
+the LFW faces scikit-image ships (``lfw_subset.npy``), enlarged.
 """
 
 from __future__ import annotations
@@ -44,6 +50,17 @@ STEPS = [
     ("purchase_confirmed", 35_000, None),
 ]
 END_MS = 37_000
+# The steps a part with an ID photo opens with (wealth_purchase's first), before STEPS.
+LEAD_STEPS = [
+    ("identity_check", 0, "identity_verified"),
+    ("consent", 4_000, "consent_given"),
+    ("assessment_check", 6_000, "assessment_valid"),
+    ("product_selection", 7_000, "product_suitable"),
+]
+LEAD_MS = 8_000
+#: The LFW face (of scikit-image's 100) shown as another person's ID photo: one that
+#: dlib finds once enlarged, far from the astronaut (distance 0.9).
+OTHER_FACE = 71
 
 
 @dataclass
@@ -64,6 +81,25 @@ class Script:
     customer_voice: str = "en"
     blank_signature: bool = False
     withhold: frozenset[str] = frozenset()
+    #: The ID-photo still taken in the identity check: None, no identity check in the
+    #: part; "same", of the customer (the astronaut); "other", of another person.
+    id_photo: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.id_photo not in (None, "same", "other"):
+            raise ValueError(f"id_photo {self.id_photo!r} is not None, 'same' or 'other'")
+
+
+def steps_of(script: Script) -> list[tuple[str, int, str | None]]:
+    """The part's steps (name, from ms, event that left it) as ``script`` has them run."""
+    if script.id_photo is None:
+        return list(STEPS)
+    return LEAD_STEPS + [(name, at + LEAD_MS, event) for name, at, event in STEPS]
+
+
+def end_of(script: Script) -> int:
+    """Where the part ends (ms)."""
+    return END_MS + (0 if script.id_photo is None else LEAD_MS)
 
 
 def astronaut_face() -> NDArray[np.uint8]:
@@ -74,6 +110,34 @@ def astronaut_face() -> NDArray[np.uint8]:
     head = image[20:220, 140:310]  # her head (the face at 177-270 x 67-160)
     face: NDArray[np.uint8] = cv2.resize(head, (119, 140)).astype(np.uint8)
     return face
+
+
+def other_face() -> NDArray[np.uint8]:
+    """Another person's face (an LFW face scikit-image ships, 25 x 25 grey), enlarged."""
+    source = importlib.resources.files("skimage") / "data" / "lfw_subset.npy"
+    with source.open("rb") as file:
+        faces = np.load(file)
+    grey = (faces[OTHER_FACE] * 255).astype(np.uint8)
+    big = cv2.resize(grey, (200, 236), interpolation=cv2.INTER_CUBIC)
+    face: NDArray[np.uint8] = cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)
+    return face
+
+
+def id_still(who: str) -> bytes:
+    """The ID-photo still as the server keeps it: a 640 x 480 JPEG of the kiosk camera,
+    showing the customer (the astronaut, framed otherwise than in the video) or another."""
+    if who == "same":
+        source = importlib.resources.files("skimage") / "data" / "astronaut.png"
+        image = cv2.imread(str(source))
+        assert image is not None, "scikit-image's astronaut.png is missing"
+        face = cv2.resize(image[10:240, 130:320], (200, 236)).astype(np.uint8)
+    else:
+        face = other_face()
+    still = cv2.resize(_WALL, (640, 480))
+    still[100:336, 220:420] = face
+    ok, jpeg = cv2.imencode(".jpg", still, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return jpeg.tobytes()
 
 
 def _speech(text: str, wpm: int, voice: str = "en") -> NDArray[np.int16]:
@@ -166,6 +230,16 @@ def _signature(blank: bool) -> bytes:
 
 def _evidence(script: Script, disclosure_end_ms: int) -> list[tuple[str, str, int, bytes, str]]:
     """(step, kind, offset_ms, data, ext) of every evidence item, in the order given."""
+    lead = (
+        []
+        if script.id_photo is None
+        else [
+            ("identity_check", "id_photo", 2_000, id_still(script.id_photo), "jpg"),
+            ("consent", "consent", 5_000, b"{}", "json"),
+            ("consent", "tick_confirmation", 5_500, b"{}", "json"),
+        ]
+    )
+    shift = 0 if script.id_photo is None else LEAD_MS
     items = [
         (
             "risk_disclosure",
@@ -179,6 +253,7 @@ def _evidence(script: Script, disclosure_end_ms: int) -> list[tuple[str, str, in
         ("cooling_off", "tick_confirmation", 31_000, b"{}", "json"),
         ("signature", "signature_image", 34_000, _signature(script.blank_signature), "png"),
     ]
+    items = lead + [(step, kind, at + shift, data, ext) for step, kind, at, data, ext in items]
     return [item for item in items if item[1] not in script.withhold]
 
 
@@ -191,7 +266,9 @@ def build(folder: Path, key: Ed25519PrivateKey, script: Script) -> Path:
     assert tts is not None and confirmation is not None
     rng = np.random.default_rng(7)
     face = astronaut_face()
-    times = list(range(0, END_MS, 1000 // FPS))
+    steps, end_ms = steps_of(script), end_of(script)
+    lead = end_ms - END_MS
+    times = list(range(0, end_ms, 1000 // FPS))
     kiosk = [
         (
             at,
@@ -207,14 +284,16 @@ def build(folder: Path, key: Ed25519PrivateKey, script: Script) -> Path:
         for at in times
     ]
     agent = [(at, _picture(face[:, ::-1].copy(), at + 300, rng)) for at in times]
-    agent_sound = np.zeros(END_MS * RATE // 1000, np.int16)
+    agent_sound = np.zeros(end_ms * RATE // 1000, np.int16)
     disclosure = _speech(tts["en"], script.disclosure_wpm)
-    agent_sound[RATE : RATE + len(disclosure)] = disclosure
+    begins = lead * RATE // 1000 + RATE
+    agent_sound[begins : begins + len(disclosure)] = disclosure
     kiosk_sound = np.zeros_like(agent_sound)
     if script.customer_speaks:
         words = confirmation["en"] if script.customer_says is None else script.customer_says
         said = _speech(words, 175, script.customer_voice)
-        kiosk_sound[26 * RATE : 26 * RATE + len(said)] = said
+        begins = (lead + 26_000) * RATE // 1000
+        kiosk_sound[begins : begins + len(said)] = said
     chain = ChainLog(folder, SESSION)
     segments = []
     written: dict[tuple[str, str], Callable[[Path], int]] = {
@@ -239,7 +318,7 @@ def build(folder: Path, key: Ed25519PrivateKey, script: Script) -> Path:
                 "sha256": hashlib.sha256(data).hexdigest(),
                 "frames": frames,
                 "start_ms": 0,
-                "end_ms": END_MS,
+                "end_ms": end_ms,
             }
         )
     rows = []
@@ -266,14 +345,14 @@ def build(folder: Path, key: Ed25519PrivateKey, script: Script) -> Path:
             "seq": seq,
             "event": event,
             "from": step,
-            "to": STEPS[seq][0],
+            "to": steps[seq][0],
             "actor": "agent-7",
             "at": "2026-12-02T09:00:00+00:00",
-            "offset_ms": STEPS[seq][1],
+            "offset_ms": steps[seq][1],
             "part": 1,
             "reason": None,
         }
-        for seq, (step, _, event) in enumerate(STEPS[:-1], start=1)
+        for seq, (step, _, event) in enumerate(steps[:-1], start=1)
     ]
     manifest = {
         "session_id": SESSION,
@@ -284,7 +363,7 @@ def build(folder: Path, key: Ed25519PrivateKey, script: Script) -> Path:
         "agent": "agent-7",
         "status": "ended",
         "started_at": "2026-12-02T09:00:00+00:00",
-        "ended_at": "2026-12-02T09:00:37+00:00",
+        "ended_at": f"2026-12-02T09:00:{end_ms // 1000:02d}+00:00",
         "end_reason": "completed",
         "part": 1,
         "segments": segments,

@@ -14,8 +14,9 @@ from pathlib import Path
 from common import TTS_PLAYED, Language, Party
 from workflow import Flow
 
-from . import completeness, disclosure, faces, picture, sound
+from . import completeness, disclosure, faces, identity, picture, sound
 from .faces import FaceDetector, FaceLimits
+from .identity import IdentityLimits
 from .picture import PictureLimits
 from .recording import RecordedPart, read_part
 from .report import InspectionReport, StepReport
@@ -34,6 +35,7 @@ class Limits:
     picture: PictureLimits = field(default_factory=PictureLimits)
     sound: SoundLimits = field(default_factory=SoundLimits)
     rates: disclosure.Rates = field(default_factory=disclosure.Rates)
+    identity: IdentityLimits = field(default_factory=IdentityLimits)
 
 
 def _language(part: RecordedPart) -> str:
@@ -107,13 +109,16 @@ def inspect_recorded(
         if completeness.needs_signature(flow, visit):
             checks.append(completeness.signature(part, visit))
         steps.append(StepReport(visit.name, a, b, tuple(checks)))
-    part_checks = (
+    part_checks: tuple[Check, ...] = (
         sound.heard("kiosk", heard[Party.KIOSK], part.end_ms, limits.sound),
         sound.heard("agent", heard[Party.AGENT], part.end_ms, limits.sound),
         completeness.evidence_order(part),
     )
     models: list[Model] = [faces.MODEL, picture.MODEL, sound.MODEL, disclosure.MODEL]
     models += [completeness.SIGNATURE_MODEL, RULES]
+    if identity.owed(flow, part):  # the whole part's face against the ID photo's
+        part_checks += (identity.customer_identity(part, limits.identity),)
+        models.append(identity.MODEL)
     return InspectionReport(
         session_id=part.session_id,
         part=part.part,

@@ -53,10 +53,18 @@ class Model:
 
     name: str
     version: str
+    #: The licence of a trained model's weights ("" for our own rules and code).
+    licence: str = ""
 
     def to_dict(self) -> dict[str, str]:
         """The model as JSON-ready data."""
-        return {"name": self.name, "version": self.version}
+        data = {"name": self.name, "version": self.version}
+        return {**data, "licence": self.licence} if self.licence else data
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Self:
+        """A model from its JSON data (``to_dict``'s)."""
+        return cls(str(data["name"]), str(data["version"]), str(data.get("licence", "")))
 
 
 #: The model of checks made by plain rules on the session's records, not by a model.
@@ -99,7 +107,7 @@ class Check:
             name=str(data["name"]),
             verdict=Verdict(data["verdict"]),
             score=float(data["score"]),
-            model=Model(str(data["model"]["name"]), str(data["model"]["version"])),
+            model=Model.parse(data["model"]),
             detail=str(data["detail"]),
             spans=tuple(Span(int(a), int(b)) for a, b in data.get("spans", [])),
             measures={str(k): float(v) for k, v in data.get("measures", {}).items()},
