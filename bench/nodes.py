@@ -50,6 +50,7 @@ from .recording import (
     Watch,
     progress,
 )
+from .report import publish
 from .services import (
     DEFAULT_POSTGRES_URL,
     DEFAULT_REDIS_URL,
@@ -255,9 +256,7 @@ async def main_async(args: argparse.Namespace) -> int:
         await asyncio.to_thread(analyse_all, runs, loops_path)
         elapsed = time.monotonic() - began
         text = render(runs, claims, seconds=args.seconds, elapsed_s=elapsed, loops=loops)
-        print(text)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+        publish(text, args.out)
         progress(f"written to {args.out} ({elapsed:.0f} s in all)")
     except ServiceMissing as exc:
         print(f"bench.nodes: {exc}", file=sys.stderr)

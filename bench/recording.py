@@ -28,7 +28,7 @@ from storage import Database
 from .loop_tracks import AGENT, KIOSK, encode_party
 from .measure import analyse_in_pool
 from .procs import Child, CpuSample, free_port, log_problems, loop_lag, rss_mb, wait_healthy
-from .report import RunResult, render
+from .report import RunResult, publish, render
 
 #: Seconds after the calls start before the steady window opens, and before the
 #: first hang-up that it closes.
@@ -197,9 +197,7 @@ async def main_async(args: argparse.Namespace) -> int:
         await asyncio.to_thread(analyse_all, results, loops_path)
         elapsed = time.monotonic() - began
         text = render(results, seconds=args.seconds, elapsed_s=elapsed, loops=loops)
-        print(text)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+        publish(text, args.out)
         progress(f"written to {args.out} ({elapsed:.0f} s in all)")
     finally:
         if args.keep:

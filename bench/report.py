@@ -259,6 +259,13 @@ def _problems(results: list[RunResult]) -> list[str]:
     return lines or ["- none"]
 
 
+def publish(text: str, out: str) -> None:
+    """Print a benchmark's Markdown report and write it to ``out`` (its folder made if need be)."""
+    print(text)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text + "\n")
+
+
 def _machine() -> str:
     model = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
