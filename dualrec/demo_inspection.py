@@ -1,7 +1,8 @@
 """The demo's call as inspection judged it: per step the checks that failed or need review.
 
-The demo's cameras are synthetic (colours, a flash, a beep), not faces: its face checks
-fail, and the summary says why rather than leave the reader to think detection broke.
+The demo's cameras and microphones are synthetic (colours, a flash, a beep), not faces
+and words: its face checks and its spoken confirmations fail, and the summary says why
+rather than leave the reader to think detection broke.
 """
 
 from __future__ import annotations
@@ -12,9 +13,16 @@ from typing import Any
 
 from inspection import REPORT_FILE, Check, InspectionReport, Verdict
 
-#: The checks that look for a face, which no synthetic camera can show.
-FACE_CHECKS = frozenset({"customer_face", "agent_face", "customer_left_picture", "second_face"})
-SYNTHETIC_NOTE = "synthetic camera: no face to find"
+#: The checks that look for a face, which no synthetic camera can show, or listen for
+#: words, which no synthetic microphone says: what each says of them.
+SYNTHETIC_NOTES = {
+    **dict.fromkeys(
+        ("customer_face", "agent_face", "customer_left_picture", "second_face"),
+        "synthetic camera: no face to find",
+    ),
+    "customer_identity": "synthetic camera: no face to compare",
+    "confirmation_speech": "synthetic microphone: a beep, no words",
+}
 #: Time ranges shown per check (the JSON has them all).
 SHOWN_SPANS = 2
 
@@ -27,8 +35,8 @@ def _finding(check: Check, *, synthetic: bool) -> dict[str, Any]:
         "detail": check.detail,
         "spans_s": [[s.start_ms / 1000, s.end_ms / 1000] for s in check.spans],
     }
-    if synthetic and check.name in FACE_CHECKS:
-        found["note"] = SYNTHETIC_NOTE
+    if synthetic and check.name in SYNTHETIC_NOTES:
+        found["note"] = SYNTHETIC_NOTES[check.name]
     return found
 
 
@@ -89,10 +97,13 @@ def format_inspection(data: dict[str, Any]) -> list[str]:
         lines += [_line(found, "    ") for found in step["findings"]]
     if clean:
         lines.append("  passed every check: " + ", ".join(clean))
-    if any("note" in f for s in data["steps"] for f in s["findings"]):
+    if any(
+        "note" in f for f in [*data["part"], *(f for s in data["steps"] for f in s["findings"])]
+    ):
         lines.append(
-            "  (the demo's cameras show colours, not faces, so its face checks fail; "
-            "a real camera's call is judged by the same checks)"
+            "  (the demo's cameras show colours, not faces, and its microphones beep, so "
+            "its face and spoken-confirmation checks fail; a real call is judged by the "
+            "same checks)"
         )
     lines.append(f"  report       {data['file']}")
     return lines

@@ -38,7 +38,7 @@ SHAPES = "shape_predictor_5_face_landmarks.dat"
 MODEL = Model(
     "dlib-face-recognition-resnet-v1",
     f"dlib {dlib.__version__}",
-    licence="public domain (dlib-models; dlib: Boost)",
+    licence="weights public domain or CC0 1.0 (dlib-models); dlib Boost Software License",
 )
 #: The still is made this wide before its faces are looked for.
 STILL_WIDTH = 640

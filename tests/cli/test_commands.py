@@ -90,7 +90,10 @@ def test_demo_inspects_its_call_and_prints_the_verdicts(demo: dict[str, Any]) ->
     assert faces and all(f["note"] == "synthetic camera: no face to find" for f in faces)
     # What the call did do is not flagged: evidence, signature, both parties heard.
     assert not {f["check"] for f in findings} & {"evidence", "signature"}
-    assert inspection["part"] == []
+    # Of the whole call, only the identity is flagged: the ID photo shows no face either.
+    assert [(f["check"], f["note"]) for f in inspection["part"]] == [
+        ("customer_identity", "synthetic camera: no face to compare")
+    ]
     text = format_summary(demo)
     assert f"inspection   FAIL, score {inspection['score']:.0f}" in text
     assert "customer_face" in text and "(synthetic camera: no face to find)" in text
