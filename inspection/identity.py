@@ -2,7 +2,7 @@
 
 During the identity check the server takes a still of the kiosk's video (the ``id_photo``
 evidence). Its faces and the customer's face in a sample of the part's kiosk pictures
-(one a second, only those showing exactly one face) are turned into 128-number
+(one every 3 s, 40 at most, only those showing exactly one face) are turned into 128-number
 descriptors by dlib's face-recognition ResNet and compared by Euclidean distance, as
 dlib recommends: below 0.6, the same person (99.38 % on the LFW benchmark). A picture
 matches when it is that close to every face of the still, so that the card's portrait,
@@ -55,13 +55,14 @@ class IdentityLimits:
     #: A picture at this distance or more is clearly someone else.
     other_from: float = 0.7
     #: One kiosk picture compared per this many ms at most...
-    every_ms: int = 2000
+    every_ms: int = 3000
     #: ... and no more than this many in a part (a long call's are spread further apart).
-    most_pictures: int = 60
+    most_pictures: int = 40
     #: The share of compared pictures that must match for a pass.
     pass_share: float = 0.8
-    #: Someone else clearly seen this long (ms, in compared pictures) fails the check.
-    fail_ms: int = 3000
+    #: Someone else clearly seen this long (ms, in compared pictures: two in a row at
+    #: least) fails the check.
+    fail_ms: int = 6000
 
 
 def models_folder() -> Path:
