@@ -76,9 +76,10 @@ class Script:
     customer_speaks: bool = True
     #: What the customer says in the confirmation (None: the step's phrase, in English)
     #: and espeak-ng's voice for it ("cmn-latn-pinyin" for Mandarin written in pinyin,
-    #: "cmn" for characters).
+    #: "cmn" for characters). US English by default: the recogniser's model is US
+    #: English, and takes espeak-ng's British "en" phrase for "I don't agree".
     customer_says: str | None = None
-    customer_voice: str = "en"
+    customer_voice: str = "en-us"
     blank_signature: bool = False
     withhold: frozenset[str] = frozenset()
     #: The ID-photo still taken in the identity check: None, no identity check in the

@@ -234,6 +234,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     """Inspect a closed recording (or show its inspection); non-zero unless all pass."""
     from inspection.command import run_inspect
 
+    from .jobs_setup import inspection_limits
+
     settings = _settings(args)
     return run_inspect(
         args.target,
@@ -241,6 +243,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         settings.signing_key_path,
         settings.database,
         as_json=args.json,
+        limits=inspection_limits(settings),
     )
 
 

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from inspection import Limits, SpeechLimits
 from jobs import InProcessJobQueue, JobContext, JobQueue, RedisJobQueue
 from jobs.worker import part_handlers, serve
 from media import load_or_create_signing_key
@@ -35,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 #: How long a worker's ship job waits for its part's uploads before it is tried again.
 SHIP_WAIT_S = 300.0
+
+
+def inspection_limits(settings: Settings) -> Limits:
+    """The inspection's limits with the speech models the settings name."""
+    return Limits(speech=SpeechLimits(models=settings.speech_models))
 
 
 @contextmanager
@@ -73,6 +79,7 @@ async def job_queue(
             pool,
             shipper,
             metrics=metrics,
+            limits=inspection_limits(settings),
         )
         in_process = InProcessJobQueue(context)
         try:
@@ -116,6 +123,7 @@ async def run_worker(settings: Settings, queue_name: str, metrics_port: int | No
                     shipper,
                     ship_wait_s=SHIP_WAIT_S,
                     metrics=metrics.jobs,
+                    limits=inspection_limits(settings),
                 )
                 follow = RedisJobQueue(settings.redis_url, queue_name)
                 try:

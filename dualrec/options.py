@@ -140,6 +140,19 @@ OPTIONS: tuple[Option, ...] = (
         "or doubtful one (0 to 1; picked by session id, the same on every node)",
     ),
     Option(
+        "speech_model_zh_cn",
+        P,
+        "PocketSphinx model folder (acoustic model, dictionary, language model) that "
+        "recognises Mandarin spoken confirmations",
+        default="none: a person listens",
+    ),
+    Option(
+        "speech_model_en",
+        P,
+        "PocketSphinx model folder that recognises English spoken confirmations",
+        default="pocketsphinx's US English",
+    ),
+    Option(
         "redis_url",
         T,
         "Redis shared by several nodes (needs PostgreSQL); a worker's job queue",

@@ -76,6 +76,11 @@ class Settings:
     #: The share of passing inspected parts queued for the auditors' review besides every
     #: failed or doubtful one, chosen by session id, so every node picks the same parts.
     review_sample_share: float = 0.1
+    #: PocketSphinx model folders (acoustic model, dictionary, language model) the
+    #: inspection recognises the customer's spoken confirmation with. None: English uses
+    #: the model the pocketsphinx wheel ships; Mandarin has none (a person listens).
+    speech_model_zh_cn: Path | None = None
+    speech_model_en: Path | None = None
     #: Redis shared by several nodes (queue, presence, calls' whereabouts); None runs as
     #: one process with everything in memory (the embedded default).
     redis_url: str | None = None
@@ -115,6 +120,12 @@ class Settings:
                 f"{self.review_sample_share}",
                 "review_sample_share",
             )
+        for name, folder in (
+            ("speech_model_zh_cn", self.speech_model_zh_cn),
+            ("speech_model_en", self.speech_model_en),
+        ):
+            if folder is not None and not folder.is_dir():
+                raise SettingsError(f"{name}: no speech model folder at {folder}", name)
         if self.s3_retry_max_s <= 0:
             raise SettingsError(
                 f"s3_retry_max_s must be positive, got {self.s3_retry_max_s}", "s3_retry_max_s"
@@ -168,6 +179,12 @@ class Settings:
                 "redis_url",
                 "database_url",
             )
+
+    @property
+    def speech_models(self) -> dict[str, Path]:
+        """The speech model folders configured, by language (as ``common.Language``)."""
+        given = {"zh-CN": self.speech_model_zh_cn, "en": self.speech_model_en}
+        return {language: folder for language, folder in given.items() if folder is not None}
 
     @property
     def node_name(self) -> str:

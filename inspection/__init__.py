@@ -11,6 +11,7 @@ from inspection.errors import InspectionError, NotInspectable
 from inspection.recording import RecordedPart, StepSpan, read_part
 from inspection.report import REPORT_FILE, InspectionReport, StepReport, format_report
 from inspection.run import Inspected, inspect_folder_once, inspect_part
+from inspection.spoken import SpeechLimits
 from inspection.verdicts import Check, Model, Span, Verdict
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "NotInspectable",
     "RecordedPart",
     "Span",
+    "SpeechLimits",
     "StepReport",
     "StepSpan",
     "Verdict",

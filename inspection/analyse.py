@@ -18,9 +18,11 @@ from . import completeness, disclosure, faces, identity, picture, sound
 from .faces import FaceDetector, FaceLimits
 from .identity import IdentityLimits
 from .picture import PictureLimits
+from .recogniser import recogniser_for
 from .recording import RecordedPart, read_part
 from .report import InspectionReport, StepReport
 from .sound import Activity, SoundLimits
+from .spoken import SpeechLimits, confirmation_speech
 from .verdicts import RULES, Check, Model
 
 #: Steps shorter than this are too short to judge by picture and sound.
@@ -35,6 +37,7 @@ class Limits:
     picture: PictureLimits = field(default_factory=PictureLimits)
     sound: SoundLimits = field(default_factory=SoundLimits)
     rates: disclosure.Rates = field(default_factory=disclosure.Rates)
+    speech: SpeechLimits = field(default_factory=SpeechLimits)
     identity: IdentityLimits = field(default_factory=IdentityLimits)
 
 
@@ -62,6 +65,8 @@ def inspect_recorded(
     faults = {p: picture.picture_faults(part.pictures[p], limits.picture) for p in Party}
     heard: dict[Party, Activity] = {p: sound.activity(part.sound[p], limits.sound) for p in Party}
     language = _language(part)
+    confirms = any(flow.step(v.name).confirmation_phrase is not None for v in part.steps)
+    recogniser = recogniser_for(language, limits.speech.models) if confirms else None
     steps: list[StepReport] = []
     for visit in part.steps:
         checks: list[Check] = []
@@ -105,6 +110,14 @@ def inspect_recorded(
             checks.append(
                 disclosure.reading_check(text, language, heard[Party.AGENT], a, b, limits.rates)
             )
+        if definition.confirmation_phrase is not None:
+            phrase = definition.confirmation_phrase[language]
+            kiosk_sound, kiosk_heard = part.sound[Party.KIOSK], heard[Party.KIOSK]
+            checks.append(
+                confirmation_speech(
+                    kiosk_sound, kiosk_heard, a, b, phrase, language, recogniser, limits.speech
+                )
+            )
         checks.append(completeness.step_evidence(flow, part, visit))
         if completeness.needs_signature(flow, visit):
             checks.append(completeness.signature(part, visit))
@@ -116,6 +129,8 @@ def inspect_recorded(
     )
     models: list[Model] = [faces.MODEL, picture.MODEL, sound.MODEL, disclosure.MODEL]
     models += [completeness.SIGNATURE_MODEL, RULES]
+    if recogniser is not None:
+        models.append(recogniser.model)
     if identity.owed(flow, part):  # the whole part's face against the ID photo's
         part_checks += (identity.customer_identity(part, limits.identity),)
         models.append(identity.MODEL)

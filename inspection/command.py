@@ -12,6 +12,7 @@ from media import IntegrityError, load_or_create_signing_key
 from storage import Database, StorageError
 from workflow import load_flows
 
+from .analyse import Limits
 from .errors import InspectionError
 from .report import InspectionReport, format_report
 from .run import inspect_locked, inspect_part
@@ -22,6 +23,7 @@ async def _inspect(
     recordings_dir: Path,
     key_path: Path,
     database_url: str | None,
+    limits: Limits | None,
 ) -> list[InspectionReport]:
     key = await asyncio.to_thread(load_or_create_signing_key, key_path)
     flows = load_flows()
@@ -29,17 +31,23 @@ async def _inspect(
         folder.resolve().is_relative_to(recordings_dir.resolve()) for _, folder in parts
     )
     if not stored or database_url is None:  # a folder copied out: no database to tell
-        done = [await inspect_locked(f, flows, key, None) for _, f in parts]
+        done = [await inspect_locked(f, flows, key, limits) for _, f in parts]
         return [d.report for d in done]
     async with Database(database_url) as db:
         return [
-            (await inspect_part(db, recordings_dir, layout, flows, key)).report
+            (await inspect_part(db, recordings_dir, layout, flows, key, limits=limits)).report
             for layout, _ in parts
         ]
 
 
 def run_inspect(
-    target: str, recordings_dir: Path, key_path: Path, database_url: str | None, *, as_json: bool
+    target: str,
+    recordings_dir: Path,
+    key_path: Path,
+    database_url: str | None,
+    *,
+    as_json: bool,
+    limits: Limits | None = None,
 ) -> int:
     """Inspect (or show) every part of a session; 0 when all pass, 1 otherwise, 2 if unusable."""
     path = Path(target)
@@ -53,7 +61,7 @@ def run_inspect(
         return 2
     parts = list(RecordingLayout.parts_in(path))
     try:
-        reports = asyncio.run(_inspect(parts, recordings_dir, key_path, database_url))
+        reports = asyncio.run(_inspect(parts, recordings_dir, key_path, database_url, limits))
     except (InspectionError, IntegrityError, StorageError) as exc:
         print(f"dualrec inspect: {exc}", file=sys.stderr)
         return 1

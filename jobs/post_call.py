@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import Language
-from inspection import InspectionError, inspect_part
+from inspection import InspectionError, Limits, inspect_part
 from media.archive import compose_part, has_composite
 from media.composite import CompositeInfo
 from observability import JobMetrics
@@ -56,6 +56,8 @@ class JobContext:
     ship_wait_s: float | None = None
     #: Counts the runs of each kind (running, done, failed) for ``/metrics``.
     metrics: JobMetrics | None = None
+    #: The inspection's thresholds and speech models (None: the defaults).
+    limits: Limits | None = None
 
     def track(self, kind: JobKind) -> contextlib.AbstractAsyncContextManager[None]:
         """Count one run of a job of ``kind`` (nothing without metrics)."""
@@ -121,6 +123,7 @@ async def inspect_recording(ctx: JobContext, job: PartJob) -> JobOutcome:
             job.ref.layout,
             ctx.flows,
             ctx.key,
+            limits=ctx.limits,
             executor=ctx.composites,
         )
     except InspectionError as exc:

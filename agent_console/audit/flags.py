@@ -88,6 +88,12 @@ CHECKS: Final[Mapping[str, Words]] = MappingProxyType(
         "signature": _words(
             "签名", "Signature", "签名空白或无法识别", "The signature is blank or unreadable"
         ),
+        "confirmation_speech": _words(
+            "口头确认",
+            "Spoken confirmation",
+            "客户未说出确认语、表示拒绝或说了别的话",
+            "The customer did not say the confirmation phrase, refused or said something else",
+        ),
     }
 )
 #: Each verdict in both languages.

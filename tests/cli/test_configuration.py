@@ -175,3 +175,19 @@ def test_serve_reads_the_data_folders_own_file(tmp_path: Path) -> None:
     # A flag still wins over the file.
     with serving(port, "--data-dir", str(data), "--port", str(port), log=tmp_path / "c"):
         pass
+
+
+def test_speech_model_folders_reach_the_inspection(tmp_path: Path) -> None:
+    from dualrec.jobs_setup import inspection_limits
+
+    mandarin = tmp_path / "zh-model"
+    mandarin.mkdir()
+    (tmp_path / "dualrec.toml").write_text('speech_model_zh_cn = "zh-model"\n')
+    settings = load_settings({"data_dir": tmp_path})
+    assert settings.speech_models == {"zh-CN": mandarin}
+    assert inspection_limits(settings).speech.models == {"zh-CN": mandarin}
+    assert inspection_limits(Settings()).speech.models == {}
+    env = {"DUALREC_SPEECH_MODEL_EN": str(tmp_path / "missing")}
+    with pytest.raises(SettingsError, match="speech_model_en: no speech model folder") as caught:
+        load_settings(environ=env, use_file=False)
+    assert "DUALREC_SPEECH_MODEL_EN" in str(caught.value)
