@@ -77,7 +77,11 @@ def _said(name: str, what: str, words: str, voice: str, *, ok: bool) -> Sample:
     return Sample(
         name,
         what,
-        Script(customer_says=words, customer_voice=voice),
+        Script(
+            customer_says=words,
+            customer_voice=voice,
+            language=Language.ZH_CN if mandarin else Language.EN,
+        ),
         {} if ok else {CONFIRMATION: frozenset({DISCLOSURE})},
         language="zh-CN" if mandarin else "en",
         unjudged={CONFIRMATION: NO_MANDARIN_MODEL} if mandarin else {},
@@ -160,12 +164,12 @@ SAMPLES: tuple[Sample, ...] = (
         Script(customer_speaks=False),
         {"kiosk_audio": frozenset({PART}), CONFIRMATION: frozenset({DISCLOSURE})},
     ),
-    _said("refusal_en", "the customer refuses", "No, I do not agree to this.", "en", ok=False),
+    _said("refusal_en", "the customer refuses", "No, I do not agree to this.", "en-us", ok=False),
     _said(
         "other_en",
         "the customer says something else",
         "Could you tell me when the branch closes today?",
-        "en",
+        "en-us",
         ok=False,
     ),
     _said(

@@ -98,12 +98,15 @@ def _found(folder: Path, key: Ed25519PrivateKey) -> Inspected | None:
 
 
 def _store(folder: Path, report: InspectionReport, key: Ed25519PrivateKey) -> Inspected:
-    """Write the new report, chain it and sign the manifest again (blocking)."""
+    """Write the new report, chain it and sign the manifest again (blocking). The report
+    returned is the one written (its figures rounded as in the file), as shown later."""
     path = folder / REPORT_FILE
-    if not write_durably(path, report.to_json().encode("utf-8"), 0o644, replace=False):
+    text = report.to_json()
+    if not write_durably(path, text.encode("utf-8"), 0o644, replace=False):
         raise NotInspectable(folder, f"{REPORT_FILE} appeared while inspecting")
-    _seal(folder, report, key)
-    return Inspected(report, path, made=True)
+    written = InspectionReport.parse(json.loads(text))
+    _seal(folder, written, key)
+    return Inspected(written, path, made=True)
 
 
 def inspect_folder_once(
