@@ -244,6 +244,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         settings.database,
         as_json=args.json,
         limits=inspection_limits(settings),
+        review_sample_share=settings.review_sample_share,
     )
 
 

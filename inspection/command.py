@@ -24,6 +24,7 @@ async def _inspect(
     key_path: Path,
     database_url: str | None,
     limits: Limits | None,
+    review_sample_share: float,
 ) -> list[InspectionReport]:
     key = await asyncio.to_thread(load_or_create_signing_key, key_path)
     flows = load_flows()
@@ -33,7 +34,8 @@ async def _inspect(
     if not stored or database_url is None:  # a folder copied out: no database to tell
         done = [await inspect_locked(f, flows, key, limits) for _, f in parts]
         return [d.report for d in done]
-    async with Database(database_url) as db:
+    # The sampling rule of the review queue is the server's, for a part inspected here.
+    async with Database(database_url, review_sample_share=review_sample_share) as db:
         return [
             (await inspect_part(db, recordings_dir, layout, flows, key, limits=limits)).report
             for layout, _ in parts
@@ -48,6 +50,7 @@ def run_inspect(
     *,
     as_json: bool,
     limits: Limits | None = None,
+    review_sample_share: float = 0.1,
 ) -> int:
     """Inspect (or show) every part of a session; 0 when all pass, 1 otherwise, 2 if unusable."""
     path = Path(target)
@@ -61,7 +64,9 @@ def run_inspect(
         return 2
     parts = list(RecordingLayout.parts_in(path))
     try:
-        reports = asyncio.run(_inspect(parts, recordings_dir, key_path, database_url, limits))
+        reports = asyncio.run(
+            _inspect(parts, recordings_dir, key_path, database_url, limits, review_sample_share)
+        )
     except (InspectionError, IntegrityError, StorageError) as exc:
         print(f"dualrec inspect: {exc}", file=sys.stderr)
         return 1
