@@ -1,7 +1,7 @@
 """The demo's call as inspection judged it: per step the checks that failed or need review.
 
 The demo's cameras and microphones are synthetic (colours, a flash, a beep), not faces
-and words: its face checks and its spoken confirmations fail, and the summary says why
+and words: its face checks fail and no spoken confirmation passes; the summary says why
 rather than leave the reader to think detection broke.
 """
 
@@ -102,8 +102,8 @@ def format_inspection(data: dict[str, Any]) -> list[str]:
     ):
         lines.append(
             "  (the demo's cameras show colours, not faces, and its microphones beep, so "
-            "its face and spoken-confirmation checks fail; a real call is judged by the "
-            "same checks)"
+            "its face checks fail and no spoken confirmation can pass; a real call is "
+            "judged by the same checks)"
         )
     lines.append(f"  report       {data['file']}")
     return lines
