@@ -8,7 +8,6 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from playwright.async_api import Page
 from sqlalchemy import text
 
 from agent_console import CUSTOMER
@@ -17,7 +16,7 @@ from media import load_or_create_signing_key
 from media.verify import verify_recording
 from storage import access_log
 from storage.audit import note_session_facts
-from tests.browser import artifact, chromium
+from tests.browser import artifact, chromium, sign_in
 from tests.support import RunningServer, run_flow
 
 PASSWORD = "correct horse battery"
@@ -36,14 +35,6 @@ async def composite_signed(server: RunningServer, session_id: str) -> None:
                 return
         await asyncio.sleep(0.25)
     raise AssertionError("the composite was not made in 60 s")
-
-
-async def sign_in(page: Page, url: str, name: str) -> None:
-    """Sign in through the real form."""
-    await page.goto(f"{url}/console/login")
-    await page.fill("#name", name)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
 
 
 async def test_auditor_searches_replays_reviews_holds_and_exports(
@@ -68,7 +59,7 @@ async def test_auditor_searches_replays_reviews_holds_and_exports(
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         await page.goto(f"{server.url}/audit")
         assert page.url.endswith("/console/login")
-        await sign_in(page, server.url, "audrey")
+        await sign_in(page, server.url, "audrey", PASSWORD)
         await page.wait_for_url(f"{server.url}/audit")
 
         # Search by filters, then by the customer's full ID number.
@@ -156,7 +147,7 @@ async def test_auditor_searches_replays_reviews_holds_and_exports(
 
         # An agent is refused the auditor console.
         agent = await browser.new_page()
-        await sign_in(agent, server.url, "andy")
+        await sign_in(agent, server.url, "andy", PASSWORD)
         await agent.wait_for_url(f"{server.url}/console")
         refused = await agent.goto(f"{server.url}/audit")
         assert refused is not None and refused.status == 403

@@ -13,10 +13,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from playwright.async_api import Page
-
 from storage import access_log
-from tests.browser import artifact, chromium
+from tests.browser import artifact, chromium, sign_in
 from tests.support import RunningServer, run_session
 
 PASSWORD = "correct horse battery"
@@ -30,14 +28,6 @@ async def inspected(server: RunningServer, session_id: str) -> None:
             return
         await asyncio.sleep(0.2)
     raise AssertionError("the part was not inspected by its job")
-
-
-async def sign_in(page: Page, url: str, name: str) -> None:
-    """Sign in through the real form."""
-    await page.goto(f"{url}/console/login")
-    await page.fill("#name", name)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
 
 
 async def test_auditor_sees_the_flags_searches_by_check_and_reviews_from_the_queue(
@@ -54,7 +44,7 @@ async def test_auditor_sees_the_flags_searches_by_check_and_reviews_from_the_que
 
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        await sign_in(page, server.url, "audrey")
+        await sign_in(page, server.url, "audrey", PASSWORD)
         await page.wait_for_url(f"{server.url}/audit")
 
         # Search by a failed check: the call is found, with its inspection verdict.
