@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from inspection.recogniser import model_files
+
 
 class SettingsError(ValueError):
     """A setting that makes no sense (an unknown time zone, say), naming the fields at fault."""
@@ -126,6 +128,11 @@ class Settings:
         ):
             if folder is not None and not folder.is_dir():
                 raise SettingsError(f"{name}: no speech model folder at {folder}", name)
+            if folder is not None:  # refused at start, not at the first inspection
+                try:
+                    model_files(folder)
+                except ValueError as exc:
+                    raise SettingsError(f"{name}: {exc}", name) from exc
         if self.s3_retry_max_s <= 0:
             raise SettingsError(
                 f"s3_retry_max_s must be positive, got {self.s3_retry_max_s}", "s3_retry_max_s"

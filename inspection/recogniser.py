@@ -104,6 +104,20 @@ def _acoustic(folder: Path) -> Path:
     return inside[0]
 
 
+def model_files(folder: Path) -> tuple[Path, Path, Path | None]:
+    """A model folder's acoustic model, dictionary and language model (None if none);
+    ValueError naming what is missing or doubled."""
+    if not folder.is_dir():
+        raise ValueError(f"the speech model folder {folder} does not exist")
+    dictionary = _one(folder, (".dict", ".dic"), "dictionaries", needed=True)
+    assert dictionary is not None
+    return (
+        _acoustic(folder),
+        dictionary,
+        _one(folder, _LM_SUFFIXES, "language models", needed=False),
+    )
+
+
 def words_of(text: str, language: str) -> list[str]:
     """A phrase as the dictionary's words: Chinese character by character, else words."""
     if language == Language.ZH_CN.value:
@@ -115,14 +129,11 @@ class PocketSphinx:
     """A PocketSphinx decoder over one model folder (loaded once, ~0.4 s)."""
 
     def __init__(self, folder: Path, language: str, *, name: str, licence: str = "") -> None:
-        if not folder.is_dir():
-            raise ValueError(f"the speech model folder {folder} does not exist")
+        acoustic, dictionary, self._lm = model_files(folder)
         self.language = language
         self.model = Model(name, VERSION, licence)
-        dictionary = _one(folder, (".dict", ".dic"), "dictionaries", needed=True)
-        self._lm = _one(folder, _LM_SUFFIXES, "language models", needed=False)
         self._decoder = pocketsphinx.Decoder(
-            hmm=str(_acoustic(folder)),
+            hmm=str(acoustic),
             dict=str(dictionary),
             lm=None,
             samprate=RATE,

@@ -14,6 +14,7 @@ from dualrec.config import load, load_settings
 from dualrec.config_docs import DOC, config_template, settings_table, with_table
 from dualrec.options import OPTIONS, Kind
 from dualrec.settings import Settings, SettingsError
+from inspection.recogniser import packaged_model
 from tests.cli.serving import serving
 from tests.support import free_port
 
@@ -180,8 +181,11 @@ def test_serve_reads_the_data_folders_own_file(tmp_path: Path) -> None:
 def test_speech_model_folders_reach_the_inspection(tmp_path: Path) -> None:
     from dualrec.jobs_setup import inspection_limits
 
+    # A model folder as PocketSphinx lays one out (the wheel's English one, linked).
     mandarin = tmp_path / "zh-model"
     mandarin.mkdir()
+    (mandarin / "acoustic").symlink_to(packaged_model() / "en-us", target_is_directory=True)
+    (mandarin / "words.dict").symlink_to(packaged_model() / "cmudict-en-us.dict")
     (tmp_path / "dualrec.toml").write_text('speech_model_zh_cn = "zh-model"\n')
     settings = load_settings({"data_dir": tmp_path})
     assert settings.speech_models == {"zh-CN": mandarin}
@@ -191,3 +195,7 @@ def test_speech_model_folders_reach_the_inspection(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="speech_model_en: no speech model folder") as caught:
         load_settings(environ=env, use_file=False)
     assert "DUALREC_SPEECH_MODEL_EN" in str(caught.value)
+    # A folder without a dictionary is refused at start, not at the first inspection.
+    (mandarin / "words.dict").unlink()
+    with pytest.raises(SettingsError, match=r"speech_model_zh_cn: .* holds 0 dictionaries"):
+        load_settings({"data_dir": tmp_path})
