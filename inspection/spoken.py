@@ -112,25 +112,34 @@ def confirmation_speech(
     partial = [s for s in said if s[2].heard is Heard.PARTIAL]
     if phrases and refusals:
         verdict, chosen = Verdict.NEEDS_REVIEW, phrases + refusals
-        detail = f"the phrase and a refusal are both heard: {_quoted(chosen)}"
+        detail = f"the phrase and a refusal are both heard: {_quoted(chosen, phrase)}"
     elif phrases:
         verdict, chosen = Verdict.PASS, phrases
-        detail = f"the customer says the phrase: {_quoted(chosen)}"
+        detail = f"the customer says the phrase: {_quoted(chosen, phrase)}"
     elif refusals:
         verdict, chosen, share = Verdict.FAIL, refusals, 0.0
-        detail = f"the customer refuses: {_quoted(chosen)}"
+        detail = f"the customer refuses: {_quoted(chosen, phrase)}"
     elif partial:
         verdict, chosen = Verdict.NEEDS_REVIEW, partial
-        detail = f"only part of the phrase is heard ({share:.0%}): {_quoted(chosen)}"
+        detail = f"only part of the phrase is heard ({share:.0%}): {_quoted(chosen, phrase)}"
     else:
         verdict, chosen = Verdict.FAIL, said
-        detail = f"the customer says something other than {phrase!r}"
-        if any(text for _, text, _ in said):
-            detail += f": {_quoted(said)}"
+        detail = f"the customer says something other than {phrase!r}: {_quoted(said, phrase)}"
     spans = tuple(sorted({span for span, _, _ in chosen}, key=lambda s: s.start_ms))
     return Check(NAME, verdict, min(1.0, share), model, detail, spans, measures)
 
 
-def _quoted(said: list[tuple[Span, str, Match]]) -> str:
-    texts = [f"{text!r} at {span.start_ms / 1000:.1f} s" for span, text, _ in said if text]
-    return "; ".join(texts) or "no recognised words"
+def _quoted(said: list[tuple[Span, str, Match]], phrase: str) -> str:
+    """Where each utterance was, quoting only the expected words it was found to be: the
+    recogniser's own text (a language model's may hold anything the customer said, an ID
+    number spelt out) never goes into the report."""
+    quoted = []
+    for span, _, found in said:
+        at = f"at {span.start_ms / 1000:.1f} s"
+        if found.heard is Heard.PHRASE:
+            quoted.append(f"{phrase!r} {at}")
+        elif found.refusal is not None:
+            quoted.append(f"{found.refusal!r} {at}")
+        else:
+            quoted.append(f"{found.share:.0%} of the phrase {at}")
+    return "; ".join(quoted)
